@@ -1,0 +1,69 @@
+"""gdlab: neural networks trained by gradient descent and its variants, on NumPy.
+
+Public names are resolved lazily (PEP 562) so that ``import gdlab`` loads only NumPy and
+the core; scikit-learn, matplotlib, rich and mpi4py load when a name that needs them is used.
+"""
+
+from importlib import import_module
+
+__version__ = "0.1.0"
+
+# public name -> module that defines it; the one table of what gdlab exports
+_NAMES = {
+    # engine
+    "Layer": "layers",
+    "Dense": "layers",
+    "Sigmoid": "layers",
+    "Tanh": "layers",
+    "ReLU": "layers",
+    "LeakyReLU": "layers",
+    "ELU": "layers",
+    "Identity": "layers",
+    "Softmax": "layers",
+    "BatchNorm": "normalization",
+    "Dropout": "normalization",
+    "Sequential": "network",
+    "MSELoss": "losses",
+    "L1Loss": "losses",
+    "HuberLoss": "losses",
+    "CrossEntropyLoss": "losses",
+    "BCEWithLogitsLoss": "losses",
+    "gradcheck": "gradcheck",
+    # errors
+    "DivergenceError": "errors",
+    "CheckpointError": "errors",
+    # optimisation of plain functions
+    "minimize": "functions",
+    # training
+    "fit": "training",
+    "History": "training",
+    "FitResult": "training",
+    "Callback": "training",
+    "save_checkpoint": "checkpoint",
+    "load_checkpoint": "checkpoint",
+    # scikit-learn estimators
+    "GDClassifier": "estimators",
+    "GDRegressor": "estimators",
+}
+
+_SUBMODULES = {
+    "layers", "losses", "init", "network", "optim", "schedules", "training", "checkpoint",
+    "data", "functions", "distributed", "estimators", "plots", "report", "cli", "gradcheck",
+    "normalization", "errors", "clip",
+}
+
+__all__ = sorted(_NAMES) + ["__version__"]
+
+
+def __getattr__(name):
+    if name in _NAMES:
+        value = getattr(import_module(f"gdlab.{_NAMES[name]}"), name)
+        globals()[name] = value
+        return value
+    if name in _SUBMODULES:
+        return import_module(f"gdlab.{name}")
+    raise AttributeError(f"module 'gdlab' has no attribute {name!r}")
+
+
+def __dir__():
+    return sorted(set(globals()) | set(_NAMES) | _SUBMODULES)

@@ -1,0 +1,18 @@
+"""Exceptions that gdlab raises on purpose (bad input uses ValueError/TypeError)."""
+
+
+class DivergenceError(RuntimeError):
+    """Training or minimisation produced a non-finite value or a runaway loss.
+
+    Attributes ``epoch``, ``step`` and ``lr`` say where it happened (None where unknown).
+    """
+
+    def __init__(self, message, *, epoch=None, step=None, lr=None):
+        super().__init__(message)
+        self.epoch = epoch
+        self.step = step
+        self.lr = lr
+
+
+class CheckpointError(ValueError):
+    """A checkpoint file is missing, corrupt, truncated, of another version or inconsistent."""
