@@ -1,0 +1,257 @@
+"""Layers: each writes its forward pass and its backward pass side by side.
+
+A layer's ``forward(X, training)`` caches what its ``backward`` needs; ``backward(grad,
+need_input_grad)`` returns the gradient with respect to its input and writes the gradients
+of its parameters into the views it was bound to. It never recomputes the forward pass.
+
+Parameters do not live in the layers: :class:`gdlab.Sequential` owns one flat parameter
+buffer and one flat gradient buffer and hands each layer views into them (``bind``).
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+from gdlab.init import get_initializer
+
+
+class Layer:
+    """Base class. A layer without parameters only needs ``forward`` and ``backward``."""
+
+    #: set by Sequential for layers that draw random numbers (Dropout)
+    stochastic = False
+
+    def param_specs(self, dtype) -> list[tuple[str, tuple[int, ...]]]:
+        """(name, shape) of each parameter array, in the public order (weight then bias)."""
+        return []
+
+    def bind(self, params: list[np.ndarray], grads: list[np.ndarray]) -> None:
+        """Receive views into the network's flat parameter and gradient buffers."""
+
+    def reset_parameters(self, rng: np.random.Generator) -> None:
+        """Fill the bound parameter views with initial values drawn from ``rng``."""
+
+    def buffers(self) -> dict[str, np.ndarray]:
+        """State that is not trained by gradients (e.g. BatchNorm running statistics)."""
+        return {}
+
+    def build(self, dtype) -> None:
+        """Called once by Sequential with the network's dtype, before ``bind``."""
+
+    def output_size(self, in_features: int | None) -> int | None:
+        """Number of output features given the number of input features (None if unknown)."""
+        return in_features
+
+    def forward(self, X: np.ndarray, training: bool = True) -> np.ndarray:
+        raise NotImplementedError
+
+    def backward(self, grad: np.ndarray, need_input_grad: bool = True) -> np.ndarray | None:
+        raise NotImplementedError
+
+    def __repr__(self):
+        return f"{type(self).__name__}()"
+
+
+class Dense(Layer):
+    """Fully connected layer: ``Y = X W + b``.
+
+    ``W`` has shape ``(in_features, out_features)`` (as scikit-learn's ``coefs_``; PyTorch's
+    ``Linear.weight`` is its transpose) and ``b`` shape ``(out_features,)``.
+
+    Backward, for ``G = dL/dY``: ``dL/dW = X^T G``, ``dL/db = sum_rows G``, ``dL/dX = G W^T``.
+    """
+
+    def __init__(self, in_features: int, out_features: int, init="xavier_uniform", bias=True):
+        for name, value in (("in_features", in_features), ("out_features", out_features)):
+            if isinstance(value, bool) or not isinstance(value, (int, np.integer)) or value < 1:
+                raise ValueError(f"{name} must be a positive integer, got {value!r}")
+        self.in_features = int(in_features)
+        self.out_features = int(out_features)
+        self.init = get_initializer(init)
+        self.bias = bool(bias)
+        self.W = self.b = self.dW = self.db = None
+        self._X = None
+
+    def param_specs(self, dtype):
+        specs = [("W", (self.in_features, self.out_features))]
+        if self.bias:
+            specs.append(("b", (self.out_features,)))
+        return specs
+
+    def bind(self, params, grads):
+        self.W, self.dW = params[0], grads[0]
+        if self.bias:
+            self.b, self.db = params[1], grads[1]
+
+    def reset_parameters(self, rng):
+        self.W[...] = self.init(rng, self.in_features, self.out_features, self.W.dtype)
+        if self.bias:
+            self.b[...] = 0
+
+    def output_size(self, in_features):
+        return self.out_features
+
+    def forward(self, X, training=True):
+        self._X = X
+        Y = X @ self.W
+        if self.bias:
+            Y += self.b
+        return Y
+
+    def backward(self, grad, need_input_grad=True):
+        np.matmul(self._X.T, grad, out=self.dW)
+        if self.bias:
+            np.sum(grad, axis=0, out=self.db)
+        if need_input_grad:
+            return grad @ self.W.T
+        return None
+
+    def __repr__(self):
+        return f"Dense({self.in_features}, {self.out_features}, init={self.init!r})"
+
+
+class Activation(Layer):
+    """An elementwise (or row-wise) function without parameters."""
+
+    name = "activation"
+
+
+class Identity(Activation):
+    """``f(x) = x``."""
+
+    name = "identity"
+
+    def forward(self, X, training=True):
+        return X
+
+    def backward(self, grad, need_input_grad=True):
+        return grad
+
+
+class Sigmoid(Activation):
+    """``f(x) = 1 / (1 + exp(-x))``; ``f'(x) = f(x) (1 - f(x))``."""
+
+    name = "sigmoid"
+
+    def forward(self, X, training=True):
+        # exp of -|x| never overflows; the two branches give full relative precision
+        e = np.exp(-np.abs(X))
+        self._out = np.where(X >= 0, 1.0, e) / (1.0 + e)
+        return self._out
+
+    def backward(self, grad, need_input_grad=True):
+        s = self._out
+        return grad * s * (1.0 - s)
+
+
+class Tanh(Activation):
+    """``f(x) = tanh(x)``; ``f'(x) = 1 - f(x)^2``."""
+
+    name = "tanh"
+
+    def forward(self, X, training=True):
+        self._out = np.tanh(X)
+        return self._out
+
+    def backward(self, grad, need_input_grad=True):
+        return grad * (1.0 - self._out * self._out)
+
+
+class ReLU(Activation):
+    """``f(x) = max(x, 0)``; ``f'(x) = 1 if x > 0 else 0`` (0 at 0, as PyTorch)."""
+
+    name = "relu"
+
+    def forward(self, X, training=True):
+        self._out = np.maximum(X, 0)
+        return self._out
+
+    def backward(self, grad, need_input_grad=True):
+        return grad * (self._out > 0)
+
+
+class LeakyReLU(Activation):
+    """``f(x) = x if x > 0 else negative_slope * x`` (PyTorch's default slope 0.01)."""
+
+    name = "leaky_relu"
+
+    def __init__(self, negative_slope: float = 0.01):
+        self.negative_slope = float(negative_slope)
+
+    def forward(self, X, training=True):
+        self._pos = X > 0
+        return np.where(self._pos, X, X * self.negative_slope)
+
+    def backward(self, grad, need_input_grad=True):
+        return np.where(self._pos, grad, grad * self.negative_slope)
+
+    def __repr__(self):
+        return f"LeakyReLU(negative_slope={self.negative_slope})"
+
+
+class ELU(Activation):
+    """``f(x) = x if x > 0 else alpha (exp(x) - 1)``; ``f'(x) = 1 if x > 0 else f(x) + alpha``."""
+
+    name = "elu"
+
+    def __init__(self, alpha: float = 1.0):
+        self.alpha = float(alpha)
+
+    def forward(self, X, training=True):
+        self._pos = X > 0
+        self._out = np.where(self._pos, X, self.alpha * np.expm1(np.minimum(X, 0)))
+        return self._out
+
+    def backward(self, grad, need_input_grad=True):
+        return np.where(self._pos, grad, grad * (self._out + self.alpha))
+
+    def __repr__(self):
+        return f"ELU(alpha={self.alpha})"
+
+
+class Softmax(Activation):
+    """Row-wise ``s_i = exp(x_i) / sum_j exp(x_j)``, for outputs.
+
+    Backward: ``dL/dx = s * (g - sum_j g_j s_j)``. To train a classifier, prefer
+    ``CrossEntropyLoss`` on the logits: it fuses the two and is numerically stable.
+    """
+
+    name = "softmax"
+
+    def forward(self, X, training=True):
+        z = X - X.max(axis=1, keepdims=True)
+        np.exp(z, out=z)
+        z /= z.sum(axis=1, keepdims=True)
+        self._out = z
+        return z
+
+    def backward(self, grad, need_input_grad=True):
+        s = self._out
+        return s * (grad - np.sum(grad * s, axis=1, keepdims=True))
+
+
+ACTIVATIONS = {
+    "identity": Identity,
+    "linear": Identity,
+    "sigmoid": Sigmoid,
+    "logistic": Sigmoid,
+    "tanh": Tanh,
+    "relu": ReLU,
+    "leaky_relu": LeakyReLU,
+    "elu": ELU,
+    "softmax": Softmax,
+}
+
+
+def get_activation(name) -> Activation:
+    """A fresh activation layer for ``name`` (scikit-learn's names are accepted too)."""
+    if isinstance(name, Activation):
+        return name
+    if not isinstance(name, str):
+        raise TypeError(f"activation must be a name, got {type(name).__name__}")
+    try:
+        return ACTIVATIONS[name.lower()]()
+    except KeyError:
+        raise ValueError(
+            f"unknown activation {name!r}; known: {', '.join(sorted(ACTIVATIONS))}"
+        ) from None
