@@ -28,7 +28,7 @@ _NAMES = {
     "HuberLoss": "losses",
     "CrossEntropyLoss": "losses",
     "BCEWithLogitsLoss": "losses",
-    "gradcheck": "gradcheck",
+    "gradcheck": "gradient_check",
     # errors
     "DivergenceError": "errors",
     "CheckpointError": "errors",
@@ -48,7 +48,7 @@ _NAMES = {
 
 _SUBMODULES = {
     "layers", "losses", "init", "network", "optim", "schedules", "training", "checkpoint",
-    "data", "functions", "distributed", "estimators", "plots", "report", "cli", "gradcheck",
+    "data", "functions", "distributed", "estimators", "plots", "report", "cli", "gradient_check",
     "normalization", "errors", "clip",
 }
 
