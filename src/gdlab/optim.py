@@ -1,0 +1,709 @@
+"""Gradient-descent optimizers on lists of NumPy arrays, from the simplest to the most complex.
+
+Every optimizer follows PyTorch's ``torch.optim`` (constructor names, defaults, coupled or
+decoupled weight decay, ``maximize``) and is tested against it. The contract:
+
+* ``params`` is a list of floating arrays, updated **in place**; the maths runs in each
+  array's own dtype (float32 stays float32), as torch does;
+* ``opt.step(grads)`` takes the gradients in the same order; they are never modified;
+* ``opt.lr`` may be read and set between steps (schedules do that);
+* ``opt.state_dict()`` holds only JSON types and NumPy arrays, and ``load_state_dict``
+  restores it so that training resumes bit for bit.
+
+Notation in the update rules: :math:`\\theta` parameters, :math:`g_t` the gradient at step
+:math:`t` (negated when ``maximize``), :math:`\\gamma` the learning rate, :math:`\\lambda` the
+weight decay. "Coupled" weight decay means :math:`g_t \\leftarrow g_t + \\lambda\\theta_{t-1}`;
+"decoupled" means :math:`\\theta_{t-1} \\leftarrow (1 - \\gamma\\lambda)\\theta_{t-1}` (AdamW).
+
+The training loop passes one flat parameter vector and one flat gradient vector, so each
+update is a handful of in-place ufuncs over preallocated scratch buffers: no allocation per step.
+"""
+
+from functools import partial
+from math import isfinite, sqrt
+
+import numpy as np
+
+__all__ = [
+    "Optimizer", "SGD", "Adagrad", "RMSprop", "Adadelta", "Adamax", "Adam", "AdamW",
+    "NAdam", "RAdam", "OPTIMIZERS", "make_optimizer",
+]
+
+
+# --- validation ------------------------------------------------------------------------------
+
+def _real(name, value, *, low=None, high=None, low_open=False, high_open=False):
+    """Return ``value`` as a finite Python float inside the given interval, or raise ValueError."""
+    try:
+        x = float(value)
+    except (TypeError, ValueError):
+        raise ValueError(f"{name} must be a real number, got {value!r}") from None
+    bad = not isfinite(x)
+    bad |= low is not None and (x <= low if low_open else x < low)
+    bad |= high is not None and (x >= high if high_open else x > high)
+    if bad:
+        lo = "(" if low_open else "["
+        hi = ")" if high_open else "]"
+        raise ValueError(f"{name} must be finite and in {lo}{low}, {high}{hi}, got {value!r}")
+    return x
+
+
+def _betas(value):
+    try:
+        b1, b2 = value
+    except (TypeError, ValueError):
+        raise ValueError(f"betas must be a pair (beta1, beta2), got {value!r}") from None
+    return (_real("betas[0]", b1, low=0.0, high=1.0, high_open=True),
+            _real("betas[1]", b2, low=0.0, high=1.0, high_open=True))
+
+
+# --- the formulas shared by several optimizers (each written once) ----------------------------
+
+def _lerp(avg, x, w, tmp):
+    """avg <- avg + w (x - avg): an exponential moving average (torch's ``lerp_``)."""
+    np.subtract(x, avg, out=tmp)
+    tmp *= w
+    avg += tmp
+
+
+def _ema_sq(avg, x, beta, tmp):
+    """avg <- beta avg + (1 - beta) x^2: the moving average of squares."""
+    np.multiply(x, x, out=tmp)
+    tmp *= 1.0 - beta
+    avg *= beta
+    avg += tmp
+
+
+def _axpy(y, a, x, tmp):
+    """y <- y + a x (``tmp`` may be ``x`` itself, which is then overwritten)."""
+    np.multiply(x, a, out=tmp)
+    y += tmp
+
+
+# --- the base class --------------------------------------------------------------------------
+
+class Optimizer:
+    """Base class: parameter list, step counter, learning rate, state and its serialisation.
+
+    Subclasses set ``_hyper`` (names of their hyper-parameters besides ``lr``), implement
+    ``_set_hyper(**hyper)`` (validate and store), ``_state_names()`` (per-parameter state
+    arrays for the current settings) and ``_update(i, p, g)`` (one parameter, one step).
+    """
+
+    _hyper: tuple = ()
+    _n_scratch = 1
+    _coupled_decay = True  # weight decay added to the gradient (False: decoupled, AdamW)
+
+    def __init__(self, params, lr, **hyper):
+        if isinstance(params, np.ndarray) or not hasattr(params, "__len__"):
+            raise TypeError("params must be a list of NumPy arrays (one flat vector: [theta])")
+        self.params = list(params)
+        if not self.params:
+            raise ValueError("params must not be empty")
+        for i, p in enumerate(self.params):
+            if not isinstance(p, np.ndarray) or p.dtype not in (np.float32, np.float64):
+                kind = p.dtype if isinstance(p, np.ndarray) else type(p).__name__
+                raise TypeError(f"params[{i}] must be a float32 or float64 array, got {kind}")
+            if not p.flags.writeable:
+                raise ValueError(f"params[{i}] is read-only; the optimizer updates it in place")
+        self.lr = lr
+        self._set_hyper(**hyper)
+        self.step_count = 0
+        self._scratch = [[np.empty_like(p) for p in self.params] for _ in range(self._n_scratch)]
+        self._gbuf = None
+        self._alloc_state()
+
+    # learning rate: a validated attribute, set between steps by schedules
+    @property
+    def lr(self):
+        """The learning rate used by the next step."""
+        return self._lr
+
+    @lr.setter
+    def lr(self, value):
+        self._lr = _real("lr", value, low=0.0)
+
+    def _set_hyper(self, *, weight_decay=0.0, maximize=False):
+        self.weight_decay = _real("weight_decay", weight_decay, low=0.0)
+        self.maximize = bool(maximize)
+
+    def _state_names(self):
+        return ()
+
+    def _initial_value(self, name):
+        return 0.0
+
+    def _alloc_state(self):
+        self.state = [{n: np.full_like(p, self._initial_value(n)) for n in self._state_names()}
+                      for p in self.params]
+
+    # -- stepping --
+    def step(self, grads):
+        """Update every parameter in place from ``grads`` (same order, shapes and dtypes)."""
+        if isinstance(grads, np.ndarray) or not hasattr(grads, "__len__"):
+            raise TypeError("grads must be a list of arrays, one per parameter")
+        if len(grads) != len(self.params):
+            raise ValueError(f"grads: expected {len(self.params)} arrays (one per parameter), "
+                             f"got {len(grads)}")
+        for i, (p, g) in enumerate(zip(self.params, grads)):
+            if getattr(g, "shape", None) != p.shape:
+                raise ValueError(f"grads[{i}] has shape {getattr(g, 'shape', None)} but "
+                                 f"params[{i}] has shape {p.shape}")
+            if g.dtype != p.dtype:
+                raise TypeError(f"grads[{i}] has dtype {g.dtype} but params[{i}] has {p.dtype}")
+        self.step_count += 1
+        for i, (p, g) in enumerate(zip(self.params, grads)):
+            self._update(i, p, g)
+
+    def _grad(self, i, p, g):
+        """The gradient the rule uses: -g when maximizing, plus lambda p for coupled decay."""
+        wd = self.weight_decay if self._coupled_decay else 0.0
+        if not self.maximize and wd == 0.0:
+            return g
+        if self._gbuf is None:
+            self._gbuf = [np.empty_like(q) for q in self.params]
+        buf = self._gbuf[i]
+        if wd == 0.0:
+            np.negative(g, out=buf)
+        else:
+            np.multiply(p, wd, out=buf)
+            (np.subtract if self.maximize else np.add)(buf, g, out=buf)
+        return buf
+
+    def _decay(self, p):
+        """Decoupled weight decay: theta <- (1 - lr lambda) theta."""
+        if not self._coupled_decay and self.weight_decay != 0.0:
+            p *= 1.0 - self.lr * self.weight_decay
+
+    def _update(self, i, p, g):  # pragma: no cover - abstract
+        raise NotImplementedError
+
+    # -- serialisation --
+    def _extra_state(self):
+        return {}
+
+    def _load_extra_state(self, d):
+        pass
+
+    def state_dict(self):
+        """Step count, hyper-parameters and copies of the state arrays (JSON types + arrays)."""
+        hyper = {"lr": self.lr}
+        for name in self._hyper:
+            v = getattr(self, name)
+            hyper[name] = list(v) if isinstance(v, tuple) else v
+        d = {"optimizer": type(self).__name__, "step": self.step_count, "hyper": hyper,
+             "state": [{n: a.copy() for n, a in s.items()} for s in self.state]}
+        d.update(self._extra_state())
+        return d
+
+    def load_state_dict(self, d):
+        """Restore a ``state_dict()`` (of the same optimizer class and parameter shapes)."""
+        name = d.get("optimizer")
+        if name != type(self).__name__:
+            raise ValueError(f"state_dict is for optimizer {name!r}, not {type(self).__name__!r}")
+        step = d.get("step")
+        if isinstance(step, bool) or not isinstance(step, int) or step < 0:
+            raise ValueError(f"state_dict step must be an int >= 0, got {step!r}")
+        hyper = dict(d["hyper"])
+        lr = hyper.pop("lr")
+        state = d["state"]
+        if len(state) != len(self.params):
+            raise ValueError(f"state_dict state has {len(state)} entries but the optimizer "
+                             f"has {len(self.params)} parameters")
+        old = (self.lr, {k: getattr(self, k) for k in self._hyper})
+        self.lr = lr
+        try:
+            self._set_hyper(**hyper)
+            names = set(self._state_names())
+            for i, (p, s) in enumerate(zip(self.params, state)):
+                if set(s) != names:
+                    raise ValueError(f"state_dict state[{i}] has arrays {sorted(s)}, "
+                                     f"expected {sorted(names)}")
+                for n, a in s.items():
+                    if np.shape(a) != p.shape:
+                        raise ValueError(f"state_dict state[{i}][{n!r}] has shape "
+                                         f"{np.shape(a)} but params[{i}] has shape {p.shape}")
+        except (ValueError, TypeError):
+            self.lr = old[0]
+            self._set_hyper(**old[1])
+            raise
+        self._alloc_state()
+        for dst, src in zip(self.state, state):
+            for n, a in src.items():
+                np.copyto(dst[n], a)
+        self.step_count = step
+        self._load_extra_state(d)
+
+    def __repr__(self):
+        args = ", ".join(f"{k}={getattr(self, k)!r}" for k in ("lr",) + self._hyper)
+        return f"{type(self).__name__}({args})"
+
+
+# --- the algorithms, simplest first ----------------------------------------------------------
+
+class SGD(Optimizer):
+    r"""Stochastic gradient descent, with optional (Nesterov) momentum.
+
+    .. math::
+        g_t &\leftarrow g_t + \lambda\theta_{t-1} \\
+        b_1 &= g_1,\quad b_t = \mu b_{t-1} + (1 - \tau) g_t \quad (t > 1) \\
+        d_t &= g_t + \mu b_t \text{ (Nesterov)}, \quad d_t = b_t \text{ (otherwise)},
+        \quad d_t = g_t \text{ if } \mu = 0 \\
+        \theta_t &= \theta_{t-1} - \gamma d_t
+
+    with momentum :math:`\mu` and dampening :math:`\tau`. Plain gradient descent when
+    ``momentum=0``. Nesterov momentum as in Sutskever et al. (2013), "On the importance of
+    initialization and momentum in deep learning", written as in ``torch.optim.SGD``.
+    """
+
+    _hyper = ("momentum", "dampening", "nesterov", "weight_decay", "maximize")
+
+    def __init__(self, params, lr=1e-3, momentum=0.0, dampening=0.0, nesterov=False,
+                 weight_decay=0.0, maximize=False):
+        super().__init__(params, lr, momentum=momentum, dampening=dampening, nesterov=nesterov,
+                         weight_decay=weight_decay, maximize=maximize)
+
+    def _set_hyper(self, *, momentum, dampening, nesterov, weight_decay, maximize):
+        super()._set_hyper(weight_decay=weight_decay, maximize=maximize)
+        self.momentum = _real("momentum", momentum, low=0.0)
+        self.dampening = _real("dampening", dampening)
+        self.nesterov = bool(nesterov)
+        if self.nesterov and (self.momentum <= 0.0 or self.dampening != 0.0):
+            raise ValueError("nesterov=True requires momentum > 0 and dampening = 0, got "
+                             f"momentum={momentum!r}, dampening={dampening!r}")
+
+    def _state_names(self):
+        return ("momentum_buffer",) if self.momentum != 0.0 else ()
+
+    def _update(self, i, p, g):
+        g = self._grad(i, p, g)
+        tmp = self._scratch[0][i]
+        d = g
+        if self.momentum != 0.0:
+            buf = self.state[i]["momentum_buffer"]
+            if self.step_count == 1:
+                np.copyto(buf, g)
+            else:
+                buf *= self.momentum
+                _axpy(buf, 1.0 - self.dampening, g, tmp)
+            if self.nesterov:
+                np.multiply(buf, self.momentum, out=tmp)
+                tmp += g
+                d = tmp
+            else:
+                d = buf
+        _axpy(p, -self.lr, d, tmp)
+
+
+class Adagrad(Optimizer):
+    r"""Adagrad: per-coordinate step sizes from the sum of squared gradients.
+
+    .. math::
+        g_t &\leftarrow g_t + \lambda\theta_{t-1}, \qquad
+        \tilde\gamma_t = \gamma / (1 + (t - 1)\eta) \\
+        s_t &= s_{t-1} + g_t^2 \quad (s_0 = \text{initial\_accumulator\_value}) \\
+        \theta_t &= \theta_{t-1} - \tilde\gamma_t \, g_t / (\sqrt{s_t} + \epsilon)
+
+    with learning-rate decay :math:`\eta`. Duchi, Hazan & Singer (2011), "Adaptive subgradient
+    methods for online learning and stochastic optimization", JMLR 12; as ``torch.optim.Adagrad``.
+    """
+
+    _hyper = ("lr_decay", "weight_decay", "initial_accumulator_value", "eps", "maximize")
+
+    def __init__(self, params, lr=0.01, lr_decay=0.0, weight_decay=0.0,
+                 initial_accumulator_value=0.0, eps=1e-10, maximize=False):
+        super().__init__(params, lr, lr_decay=lr_decay, weight_decay=weight_decay,
+                         initial_accumulator_value=initial_accumulator_value, eps=eps,
+                         maximize=maximize)
+
+    def _set_hyper(self, *, lr_decay, weight_decay, initial_accumulator_value, eps, maximize):
+        super()._set_hyper(weight_decay=weight_decay, maximize=maximize)
+        self.lr_decay = _real("lr_decay", lr_decay, low=0.0)
+        self.initial_accumulator_value = _real("initial_accumulator_value",
+                                               initial_accumulator_value, low=0.0)
+        self.eps = _real("eps", eps, low=0.0, low_open=True)
+
+    def _state_names(self):
+        return ("sum",)
+
+    def _initial_value(self, name):
+        return self.initial_accumulator_value
+
+    def _update(self, i, p, g):
+        g = self._grad(i, p, g)
+        s, tmp = self.state[i]["sum"], self._scratch[0][i]
+        clr = self.lr / (1.0 + (self.step_count - 1) * self.lr_decay)
+        np.multiply(g, g, out=tmp)
+        s += tmp
+        np.sqrt(s, out=tmp)
+        tmp += self.eps
+        np.divide(g, tmp, out=tmp)
+        _axpy(p, -clr, tmp, tmp)
+
+
+class RMSprop(Optimizer):
+    r"""RMSprop: divide the gradient by a moving root mean square of recent gradients.
+
+    .. math::
+        g_t &\leftarrow g_t + \lambda\theta_{t-1}, \qquad
+        v_t = \alpha v_{t-1} + (1 - \alpha) g_t^2 \\
+        \bar g_t &= \alpha \bar g_{t-1} + (1 - \alpha) g_t, \quad
+        \tilde v_t = v_t - \bar g_t^2 \text{ (centered)}, \quad
+        \tilde v_t = v_t \text{ (otherwise)} \\
+        b_t &= \mu b_{t-1} + g_t / (\sqrt{\tilde v_t} + \epsilon), \quad \theta_t = \theta_{t-1}
+        - \gamma b_t \quad (\mu > 0) \\
+        \theta_t &= \theta_{t-1} - \gamma g_t / (\sqrt{\tilde v_t} + \epsilon) \quad (\mu = 0)
+
+    Hinton, "Neural Networks for Machine Learning", lecture 6e (2012); centered variant from
+    Graves (2013), "Generating sequences with recurrent neural networks";
+    as ``torch.optim.RMSprop``.
+    """
+
+    _hyper = ("alpha", "eps", "weight_decay", "momentum", "centered", "maximize")
+
+    def __init__(self, params, lr=0.01, alpha=0.99, eps=1e-8, weight_decay=0.0, momentum=0.0,
+                 centered=False, maximize=False):
+        super().__init__(params, lr, alpha=alpha, eps=eps, weight_decay=weight_decay,
+                         momentum=momentum, centered=centered, maximize=maximize)
+
+    def _set_hyper(self, *, alpha, eps, weight_decay, momentum, centered, maximize):
+        super()._set_hyper(weight_decay=weight_decay, maximize=maximize)
+        self.alpha = _real("alpha", alpha, low=0.0, high=1.0)
+        self.eps = _real("eps", eps, low=0.0, low_open=True)
+        self.momentum = _real("momentum", momentum, low=0.0)
+        self.centered = bool(centered)
+
+    def _state_names(self):
+        return (("square_avg",) + (("grad_avg",) if self.centered else ())
+                + (("momentum_buffer",) if self.momentum > 0.0 else ()))
+
+    def _update(self, i, p, g):
+        g = self._grad(i, p, g)
+        st, tmp = self.state[i], self._scratch[0][i]
+        v = st["square_avg"]
+        _ema_sq(v, g, self.alpha, tmp)
+        if self.centered:
+            ga = st["grad_avg"]
+            _lerp(ga, g, 1.0 - self.alpha, tmp)
+            np.multiply(ga, ga, out=tmp)
+            np.subtract(v, tmp, out=tmp)
+            np.sqrt(tmp, out=tmp)
+        else:
+            np.sqrt(v, out=tmp)
+        tmp += self.eps
+        np.divide(g, tmp, out=tmp)
+        if self.momentum > 0.0:
+            buf = st["momentum_buffer"]
+            buf *= self.momentum
+            buf += tmp
+            _axpy(p, -self.lr, buf, tmp)
+        else:
+            _axpy(p, -self.lr, tmp, tmp)
+
+
+class Adadelta(Optimizer):
+    r"""Adadelta: step sizes from the ratio of moving RMS of updates and of gradients.
+
+    .. math::
+        g_t &\leftarrow g_t + \lambda\theta_{t-1}, \qquad
+        v_t = \rho v_{t-1} + (1 - \rho) g_t^2 \\
+        \Delta_t &= \frac{\sqrt{u_{t-1} + \epsilon}}{\sqrt{v_t + \epsilon}}\, g_t, \qquad
+        u_t = \rho u_{t-1} + (1 - \rho)\Delta_t^2 \\
+        \theta_t &= \theta_{t-1} - \gamma \Delta_t
+
+    Zeiler (2012), "ADADELTA: an adaptive learning rate method", arXiv:1212.5701; as
+    ``torch.optim.Adadelta``.
+    """
+
+    _hyper = ("rho", "eps", "weight_decay", "maximize")
+    _n_scratch = 2
+
+    def __init__(self, params, lr=1.0, rho=0.9, eps=1e-6, weight_decay=0.0, maximize=False):
+        super().__init__(params, lr, rho=rho, eps=eps, weight_decay=weight_decay,
+                         maximize=maximize)
+
+    def _set_hyper(self, *, rho, eps, weight_decay, maximize):
+        super()._set_hyper(weight_decay=weight_decay, maximize=maximize)
+        self.rho = _real("rho", rho, low=0.0, high=1.0)
+        self.eps = _real("eps", eps, low=0.0, low_open=True)
+
+    def _state_names(self):
+        return ("square_avg", "acc_delta")
+
+    def _update(self, i, p, g):
+        g = self._grad(i, p, g)
+        st, tmp, delta = self.state[i], self._scratch[0][i], self._scratch[1][i]
+        v, u = st["square_avg"], st["acc_delta"]
+        _ema_sq(v, g, self.rho, tmp)
+        np.add(v, self.eps, out=tmp)
+        np.sqrt(tmp, out=tmp)
+        np.add(u, self.eps, out=delta)
+        np.sqrt(delta, out=delta)
+        delta /= tmp
+        delta *= g
+        _ema_sq(u, delta, self.rho, tmp)
+        _axpy(p, -self.lr, delta, delta)
+
+
+class Adamax(Optimizer):
+    r"""Adamax: Adam with the infinity norm in place of the second moment.
+
+    .. math::
+        g_t &\leftarrow g_t + \lambda\theta_{t-1}, \qquad
+        m_t = \beta_1 m_{t-1} + (1 - \beta_1) g_t \\
+        u_t &= \max(\beta_2 u_{t-1}, |g_t| + \epsilon), \qquad
+        \theta_t = \theta_{t-1} - \frac{\gamma}{1 - \beta_1^t} \frac{m_t}{u_t}
+
+    Kingma & Ba (2015), "Adam: a method for stochastic optimization", section 7.1; as
+    ``torch.optim.Adamax``.
+    """
+
+    _hyper = ("betas", "eps", "weight_decay", "maximize")
+
+    def __init__(self, params, lr=2e-3, betas=(0.9, 0.999), eps=1e-8, weight_decay=0.0,
+                 maximize=False):
+        super().__init__(params, lr, betas=betas, eps=eps, weight_decay=weight_decay,
+                         maximize=maximize)
+
+    def _set_hyper(self, *, betas, eps, weight_decay, maximize):
+        super()._set_hyper(weight_decay=weight_decay, maximize=maximize)
+        self.betas = _betas(betas)
+        self.eps = _real("eps", eps, low=0.0, low_open=True)
+
+    def _state_names(self):
+        return ("exp_avg", "exp_inf")
+
+    def _update(self, i, p, g):
+        g = self._grad(i, p, g)
+        st, tmp = self.state[i], self._scratch[0][i]
+        m, u = st["exp_avg"], st["exp_inf"]
+        b1, b2 = self.betas
+        _lerp(m, g, 1.0 - b1, tmp)
+        u *= b2
+        np.abs(g, out=tmp)
+        tmp += self.eps
+        np.maximum(u, tmp, out=u)
+        np.divide(m, u, out=tmp)
+        _axpy(p, -self.lr / (1.0 - b1 ** self.step_count), tmp, tmp)
+
+
+class _AdamBase(Optimizer):
+    """The parts Adam, NAdam and RAdam share: betas, eps, both moments, weight-decay mode."""
+
+    def _set_hyper(self, *, betas, eps, weight_decay, maximize, decoupled_weight_decay=False):
+        super()._set_hyper(weight_decay=weight_decay, maximize=maximize)
+        self.betas = _betas(betas)
+        self.eps = _real("eps", eps, low=0.0, low_open=True)
+        self.decoupled_weight_decay = bool(decoupled_weight_decay)
+
+    @property
+    def _coupled_decay(self):
+        return not self.decoupled_weight_decay
+
+    def _state_names(self):
+        return ("exp_avg", "exp_avg_sq")
+
+    def _moments(self, i, p, g):
+        """Weight decay, then m_t and v_t; return (g_t, m_t, v_t)."""
+        self._decay(p)
+        g = self._grad(i, p, g)
+        m, v = self.state[i]["exp_avg"], self.state[i]["exp_avg_sq"]
+        tmp = self._scratch[0][i]
+        b1, b2 = self.betas
+        _lerp(m, g, 1.0 - b1, tmp)
+        _ema_sq(v, g, b2, tmp)
+        return g, m, v
+
+
+class Adam(_AdamBase):
+    r"""Adam (and AdamW with ``decoupled_weight_decay=True``), with the AMSGrad option.
+
+    .. math::
+        m_t &= \beta_1 m_{t-1} + (1 - \beta_1) g_t, \qquad
+        v_t = \beta_2 v_{t-1} + (1 - \beta_2) g_t^2 \\
+        \hat v_t &= \max(\hat v_{t-1}, v_t) \text{ (AMSGrad)}, \quad \hat v_t = v_t
+        \text{ (otherwise)} \\
+        \theta_t &= \theta_{t-1} - \frac{\gamma}{1 - \beta_1^t}\,
+        \frac{m_t}{\sqrt{\hat v_t} / \sqrt{1 - \beta_2^t} + \epsilon}
+
+    after coupled (:math:`g_t \leftarrow g_t + \lambda\theta_{t-1}`) or decoupled weight decay.
+    Kingma & Ba (2015), "Adam: a method for stochastic optimization"; Reddi, Kale & Kumar
+    (2018), "On the convergence of Adam and beyond" (AMSGrad); as ``torch.optim.Adam``.
+    """
+
+    _hyper = ("betas", "eps", "weight_decay", "amsgrad", "maximize", "decoupled_weight_decay")
+
+    def __init__(self, params, lr=1e-3, betas=(0.9, 0.999), eps=1e-8, weight_decay=0.0,
+                 amsgrad=False, maximize=False, decoupled_weight_decay=False):
+        super().__init__(params, lr, betas=betas, eps=eps, weight_decay=weight_decay,
+                         amsgrad=amsgrad, maximize=maximize,
+                         decoupled_weight_decay=decoupled_weight_decay)
+
+    def _set_hyper(self, *, amsgrad, **hyper):
+        super()._set_hyper(**hyper)
+        self.amsgrad = bool(amsgrad)
+
+    def _state_names(self):
+        return super()._state_names() + (("max_exp_avg_sq",) if self.amsgrad else ())
+
+    def _update(self, i, p, g):
+        _, m, v = self._moments(i, p, g)
+        tmp = self._scratch[0][i]
+        b1, b2 = self.betas
+        t = self.step_count
+        if self.amsgrad:
+            v = np.maximum(self.state[i]["max_exp_avg_sq"], v,
+                           out=self.state[i]["max_exp_avg_sq"])
+        np.sqrt(v, out=tmp)
+        tmp /= sqrt(1.0 - b2 ** t)
+        tmp += self.eps
+        np.divide(m, tmp, out=tmp)
+        _axpy(p, -self.lr / (1.0 - b1 ** t), tmp, tmp)
+
+
+class AdamW(Adam):
+    r"""AdamW: Adam with decoupled weight decay, :math:`\theta \leftarrow (1 - \gamma\lambda)\theta`
+    before the Adam step (see :class:`Adam` for the rule).
+
+    Loshchilov & Hutter (2019), "Decoupled weight decay regularization"; as ``torch.optim.AdamW``.
+    """
+
+    _hyper = ("betas", "eps", "weight_decay", "amsgrad", "maximize")
+
+    def __init__(self, params, lr=1e-3, betas=(0.9, 0.999), eps=1e-8, weight_decay=1e-2,
+                 amsgrad=False, maximize=False):
+        super().__init__(params, lr, betas=betas, eps=eps, weight_decay=weight_decay,
+                         amsgrad=amsgrad, maximize=maximize, decoupled_weight_decay=True)
+
+    def _set_hyper(self, *, decoupled_weight_decay=True, **hyper):
+        super()._set_hyper(**hyper, decoupled_weight_decay=True)
+
+
+class NAdam(_AdamBase):
+    r"""NAdam: Adam with Nesterov momentum and a momentum-decay schedule.
+
+    .. math::
+        \mu_t &= \beta_1\left(1 - \tfrac12\, 0.96^{t\psi}\right), \qquad
+        P_t = \prod_{i \le t} \mu_i \\
+        m_t &= \beta_1 m_{t-1} + (1 - \beta_1) g_t, \qquad
+        v_t = \beta_2 v_{t-1} + (1 - \beta_2) g_t^2, \qquad
+        d_t = \sqrt{v_t / (1 - \beta_2^t)} + \epsilon \\
+        \theta_t &= \theta_{t-1} - \gamma\,\frac{1 - \mu_t}{1 - P_t}\,\frac{g_t}{d_t}
+        - \gamma\,\frac{\mu_{t+1}}{1 - P_t\mu_{t+1}}\,\frac{m_t}{d_t}
+
+    with momentum decay :math:`\psi`, after coupled or decoupled weight decay.
+    Dozat (2016), "Incorporating Nesterov momentum into Adam"; as ``torch.optim.NAdam``.
+    """
+
+    _hyper = ("betas", "eps", "weight_decay", "momentum_decay", "decoupled_weight_decay",
+              "maximize")
+    _n_scratch = 2
+
+    def __init__(self, params, lr=2e-3, betas=(0.9, 0.999), eps=1e-8, weight_decay=0.0,
+                 momentum_decay=4e-3, decoupled_weight_decay=False, maximize=False):
+        self.mu_product = 1.0
+        super().__init__(params, lr, betas=betas, eps=eps, weight_decay=weight_decay,
+                         momentum_decay=momentum_decay, maximize=maximize,
+                         decoupled_weight_decay=decoupled_weight_decay)
+
+    def _set_hyper(self, *, momentum_decay, **hyper):
+        super()._set_hyper(**hyper)
+        self.momentum_decay = _real("momentum_decay", momentum_decay, low=0.0)
+
+    def _mu(self, t):
+        return self.betas[0] * (1.0 - 0.5 * 0.96 ** (t * self.momentum_decay))
+
+    def _update(self, i, p, g):
+        t = self.step_count
+        if i == 0:  # all parameters share one step count, hence one product
+            self.mu_product *= self._mu(t)
+        g, m, v = self._moments(i, p, g)
+        d, tmp = self._scratch[0][i], self._scratch[1][i]
+        np.divide(v, 1.0 - self.betas[1] ** t, out=d)
+        np.sqrt(d, out=d)
+        d += self.eps
+        mu, mu_next, prod = self._mu(t), self._mu(t + 1), self.mu_product
+        np.divide(g, d, out=tmp)
+        _axpy(p, -self.lr * (1.0 - mu) / (1.0 - prod), tmp, tmp)
+        np.divide(m, d, out=tmp)
+        _axpy(p, -self.lr * mu_next / (1.0 - prod * mu_next), tmp, tmp)
+
+    def _extra_state(self):
+        return {"mu_product": self.mu_product}
+
+    def _load_extra_state(self, d):
+        self.mu_product = float(d["mu_product"])
+
+
+class RAdam(_AdamBase):
+    r"""RAdam: Adam whose adaptive step is switched on once its variance is tractable.
+
+    .. math::
+        m_t &= \beta_1 m_{t-1} + (1 - \beta_1) g_t, \qquad
+        v_t = \beta_2 v_{t-1} + (1 - \beta_2) g_t^2 \\
+        \rho_\infty &= \frac{2}{1 - \beta_2} - 1, \qquad
+        \rho_t = \rho_\infty - \frac{2 t \beta_2^t}{1 - \beta_2^t}, \qquad
+        r_t = \sqrt{\frac{(\rho_t - 4)(\rho_t - 2)\rho_\infty}
+        {(\rho_\infty - 4)(\rho_\infty - 2)\rho_t}} \\
+        \theta_t &= \theta_{t-1} - \gamma\,\frac{m_t}{1 - \beta_1^t}\, r_t\,
+        \frac{\sqrt{1 - \beta_2^t}}{\sqrt{v_t} + \epsilon} \quad (\rho_t > 5), \qquad
+        \theta_t = \theta_{t-1} - \gamma\,\frac{m_t}{1 - \beta_1^t} \quad \text{otherwise}
+
+    after coupled or decoupled weight decay. Liu et al. (2020), "On the variance of the adaptive
+    learning rate and beyond"; as ``torch.optim.RAdam``.
+    """
+
+    _hyper = ("betas", "eps", "weight_decay", "decoupled_weight_decay", "maximize")
+
+    def __init__(self, params, lr=1e-3, betas=(0.9, 0.999), eps=1e-8, weight_decay=0.0,
+                 decoupled_weight_decay=False, maximize=False):
+        super().__init__(params, lr, betas=betas, eps=eps, weight_decay=weight_decay,
+                         maximize=maximize, decoupled_weight_decay=decoupled_weight_decay)
+
+    def _update(self, i, p, g):
+        _, m, v = self._moments(i, p, g)
+        tmp = self._scratch[0][i]
+        b1, b2 = self.betas
+        t = self.step_count
+        bc1, bc2 = 1.0 - b1 ** t, 1.0 - b2 ** t
+        rho_inf = 2.0 / (1.0 - b2) - 1.0
+        rho_t = rho_inf - 2.0 * t * b2 ** t / bc2
+        if rho_t > 5.0:
+            rect = sqrt((rho_t - 4) * (rho_t - 2) * rho_inf
+                        / ((rho_inf - 4) * (rho_inf - 2) * rho_t))
+            np.sqrt(v, out=tmp)
+            tmp += self.eps
+            np.divide(m, tmp, out=tmp)
+            _axpy(p, -self.lr * rect * sqrt(bc2) / bc1, tmp, tmp)
+        else:
+            _axpy(p, -self.lr / bc1, m, tmp)
+
+
+# --- names for the CLI and the estimators ----------------------------------------------------
+
+OPTIMIZERS = {
+    "sgd": SGD,
+    "gd": SGD,
+    "momentum": partial(SGD, momentum=0.9),
+    "nesterov": partial(SGD, momentum=0.9, nesterov=True),
+    "adagrad": Adagrad,
+    "rmsprop": RMSprop,
+    "adadelta": Adadelta,
+    "adamax": Adamax,
+    "adam": Adam,
+    "adamw": AdamW,
+    "nadam": NAdam,
+    "radam": RAdam,
+}
+
+
+def make_optimizer(name, params, **kwargs):
+    """Build the optimizer called ``name`` (a key of ``OPTIMIZERS``) over ``params``.
+
+    ``kwargs`` are the class's constructor arguments; they override the presets of
+    ``"momentum"`` and ``"nesterov"``.
+    """
+    key = str(name).lower()
+    if key not in OPTIMIZERS:
+        raise ValueError(f"unknown optimizer {name!r}; known names: {', '.join(OPTIMIZERS)}")
+    return OPTIMIZERS[key](params, **kwargs)
