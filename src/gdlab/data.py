@@ -195,6 +195,8 @@ def _read_csv(path: Path, target):
             problems = [(int(bad[0]), _cell_problem(cells[bad[0]]))] if bad.size else []
         except ValueError:  # the slow path only runs to explain the failure
             problems = [(i, p) for i, c in enumerate(cells) if (p := _cell_problem(c))]
+            if not problems:  # a spelling NumPy refuses but Python's float() reads
+                X[:, j] = [float(c) for c in cells]
         for i, p in problems:
             if p == "non-numeric":
                 non_numeric.append((name, cells[i], lines[i]))

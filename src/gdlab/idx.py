@@ -18,7 +18,6 @@ import gzip
 import hashlib
 import os
 import tempfile
-import urllib.request
 import zlib
 from pathlib import Path
 
@@ -146,6 +145,8 @@ def _md5(path: Path) -> str:
 
 def _download(url: str, dest: Path, md5: str) -> None:
     """Fetch url into dest through a temporary file, so that dest is whole or absent."""
+    import urllib.request  # only when downloading: it pulls in http and email modules
+
     dest.parent.mkdir(parents=True, exist_ok=True)
     fd, tmp = tempfile.mkstemp(dir=dest.parent, prefix=dest.name, suffix=".part")
     try:
