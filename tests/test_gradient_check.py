@@ -45,3 +45,14 @@ def test_rejects_bad_arguments():
                         np.ones((2, 1)), eps=0)
     with pytest.raises(ValueError, match="task must be"):
         gradcheck_network(task="ranking")
+
+
+def test_an_array_whose_true_gradient_is_zero_passes(rng):
+    # a bias right before BatchNorm has an exact gradient of zero; only rounding noise remains
+    net = gdlab.Sequential([gdlab.Dense(3, 4), gdlab.BatchNorm(4), gdlab.Tanh(), gdlab.Dense(4, 2)],
+                           dtype="float64")
+    report = gdlab.gradcheck(net, gdlab.CrossEntropyLoss(), rng.normal(size=(6, 3)),
+                             rng.integers(0, 2, size=6))
+    assert report.passed, str(report)
+    b1 = next(e for e in report.entries if e.name == "b1")
+    assert b1.max_abs_error <= 1e-8

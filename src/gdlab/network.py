@@ -301,7 +301,8 @@ def mlp(n_inputs, hidden, n_outputs, activation="relu", *, output_activation=Non
     size = n_inputs
     for h, act in zip(hidden, acts):
         act_layer = get_activation(act)
-        layers.append(Dense(size, h, init=init or _default_init(act_layer.name)))
+        # BatchNorm subtracts the batch mean, so a bias before it would do nothing
+        layers.append(Dense(size, h, init=init or _default_init(act_layer.name), bias=not batchnorm))
         if batchnorm:
             from gdlab.normalization import BatchNorm
 
