@@ -327,3 +327,29 @@ def test_bad_optimizer_and_lr():
         S.StepLR(Opt(float("nan")), 3)
     with pytest.raises(ValueError, match="t"):
         S.InverseScalingLR(Opt()).step(t=-1)
+
+
+def test_load_state_dict_rejects_incomplete_state():
+    state = S.ReduceLROnPlateau(Opt()).state_dict()
+    del state["num_bad_epochs"]
+    with pytest.raises(ValueError, match="num_bad_epochs"):
+        S.ReduceLROnPlateau(Opt()).load_state_dict(state)
+
+
+def test_drives_a_gdlab_optimizer():
+    import numpy as np
+
+    from gdlab.optim import SGD
+
+    w = np.array([1.0])
+    opt = SGD([w], lr=0.5)
+    sched = S.StepLR(opt, step_size=1, gamma=0.1)
+    opt.step([np.array([1.0])])  # uses lr 0.5
+    sched.step()
+    opt.step([np.array([1.0])])  # uses lr 0.05
+    assert opt.lr == pytest.approx(0.05, rel=1e-15)
+    assert w[0] == pytest.approx(1.0 - 0.5 - 0.05, rel=1e-15)
+
+
+def test_invscaling_state_dict_round_trip():
+    _resume_check(lambda o: S.InverseScalingLR(o, power_t=0.25), 30, 11)

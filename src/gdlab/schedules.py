@@ -98,9 +98,12 @@ class Schedule:
 
     def load_state_dict(self, state: dict) -> None:
         """Restore a state from :meth:`state_dict` and set ``optimizer.lr`` to its last rate."""
-        if state.get("type") != type(self).__name__:
-            raise ValueError(f"state_dict is for {state.get('type')!r}, "
-                             f"not {type(self).__name__!r}")
+        if not isinstance(state, dict) or state.get("type") != type(self).__name__:
+            found = state.get("type") if isinstance(state, dict) else type(state).__name__
+            raise ValueError(f"state_dict is for {found!r}, not {type(self).__name__!r}")
+        missing = [k for k in self.state_dict() if k not in state]
+        if missing:
+            raise ValueError(f"state_dict lacks {missing}")
         self.base_lr = float(state["base_lr"])
         self.last_epoch = int(state["last_epoch"])
         self._load_extra(state)
