@@ -17,6 +17,7 @@ weight decay. "Coupled" weight decay means :math:`g_t \\leftarrow g_t + \\lambda
 
 The training loop passes one flat parameter vector and one flat gradient vector, so each
 update is a handful of in-place ufuncs over preallocated scratch buffers: no allocation per step.
+SGD, Adam and AdamW can also run that update as one numba loop (``fast=``, gdlab._fast).
 """
 
 from functools import partial
@@ -57,6 +58,37 @@ def _betas(value):
             _real("betas[1]", b2, low=0.0, high=1.0, high_open=True))
 
 
+# below this many elements, auto mode keeps NumPy: numba's import and cache load (about 1 s a
+# process) would cost more than the steps save (about 2 microseconds per 1000 elements)
+FAST_MIN_SIZE = 65536
+
+
+def _kernels(fast, params):
+    """The numba kernels (gdlab._fast) if the fast path is asked for or allowed, else None.
+
+    ``fast=None`` takes it when numba is installed and ``params`` is one contiguous 1-D array
+    (the training loop's flat vector) of at least ``FAST_MIN_SIZE`` elements; ``True`` insists
+    on it; ``False`` keeps NumPy. Both paths give the same bits.
+    """
+    if fast is not None and not isinstance(fast, (bool, np.bool_)):
+        raise ValueError(f"fast must be None, True or False, got {fast!r}")
+    if fast is False:
+        return None
+    if not (len(params) == 1 and params[0].ndim == 1 and params[0].flags.c_contiguous):
+        if fast:
+            raise ValueError("fast=True needs params to be one contiguous 1-D array")
+        return None
+    if fast is None and params[0].size < FAST_MIN_SIZE:
+        return None
+    try:
+        from gdlab import _fast
+    except ImportError:
+        if fast:
+            raise ImportError("fast=True needs numba: pip install 'gdlab[fast]'") from None
+        return None
+    return _fast
+
+
 # --- the formulas shared by several optimizers (each written once) ----------------------------
 
 def _lerp(avg, x, w, tmp):
@@ -76,6 +108,9 @@ def _ema_sq(avg, x, beta, tmp):
 
 def _axpy(y, a, x, tmp):
     """y <- y + a x (``tmp`` may be ``x`` itself, which is then overwritten)."""
+    if a == 1.0:  # exact, and one pass fewer (SGD without dampening)
+        y += x
+        return
     np.multiply(x, a, out=tmp)
     y += tmp
 
@@ -254,14 +289,19 @@ class SGD(Optimizer):
     with momentum :math:`\mu` and dampening :math:`\tau`. Plain gradient descent when
     ``momentum=0``. Nesterov momentum as in Sutskever et al. (2013), "On the importance of
     initialization and momentum in deep learning", written as in ``torch.optim.SGD``.
+
+    ``fast``: None (auto), True or False: the one-pass numba kernel of ``gdlab._fast`` for a
+    single flat parameter vector (see ``_kernels``); it gives the same bits as the NumPy code.
     """
 
     _hyper = ("momentum", "dampening", "nesterov", "weight_decay", "maximize")
 
     def __init__(self, params, lr=1e-3, momentum=0.0, dampening=0.0, nesterov=False,
-                 weight_decay=0.0, maximize=False):
+                 weight_decay=0.0, maximize=False, *, fast=None):
         super().__init__(params, lr, momentum=momentum, dampening=dampening, nesterov=nesterov,
                          weight_decay=weight_decay, maximize=maximize)
+        self._kernels = _kernels(fast, self.params)
+        self._empty = np.empty(0, self.params[0].dtype)
 
     def _set_hyper(self, *, momentum, dampening, nesterov, weight_decay, maximize):
         super()._set_hyper(weight_decay=weight_decay, maximize=maximize)
@@ -276,6 +316,13 @@ class SGD(Optimizer):
         return ("momentum_buffer",) if self.momentum != 0.0 else ()
 
     def _update(self, i, p, g):
+        if self._kernels is not None and g.flags.c_contiguous:
+            t = p.dtype.type
+            self._kernels.sgd_step(
+                p, g, self.state[0].get("momentum_buffer", self._empty),
+                t(-1.0 if self.maximize else 1.0), t(self.weight_decay), t(-self.lr),
+                t(self.momentum), t(1.0 - self.dampening), self.step_count == 1, self.nesterov)
+            return
         g = self._grad(i, p, g)
         tmp = self._scratch[0][i]
         d = g
@@ -529,15 +576,20 @@ class Adam(_AdamBase):
     after coupled (:math:`g_t \leftarrow g_t + \lambda\theta_{t-1}`) or decoupled weight decay.
     Kingma & Ba (2015), "Adam: a method for stochastic optimization"; Reddi, Kale & Kumar
     (2018), "On the convergence of Adam and beyond" (AMSGrad); as ``torch.optim.Adam``.
+
+    ``fast``: None (auto), True or False: the one-pass numba kernel of ``gdlab._fast`` for a
+    single flat parameter vector (see ``_kernels``); it gives the same bits as the NumPy code.
     """
 
     _hyper = ("betas", "eps", "weight_decay", "amsgrad", "maximize", "decoupled_weight_decay")
 
     def __init__(self, params, lr=1e-3, betas=(0.9, 0.999), eps=1e-8, weight_decay=0.0,
-                 amsgrad=False, maximize=False, decoupled_weight_decay=False):
+                 amsgrad=False, maximize=False, decoupled_weight_decay=False, *, fast=None):
         super().__init__(params, lr, betas=betas, eps=eps, weight_decay=weight_decay,
                          amsgrad=amsgrad, maximize=maximize,
                          decoupled_weight_decay=decoupled_weight_decay)
+        self._kernels = _kernels(fast, self.params)
+        self._empty = np.empty(0, self.params[0].dtype)
 
     def _set_hyper(self, *, amsgrad, **hyper):
         super()._set_hyper(**hyper)
@@ -547,18 +599,29 @@ class Adam(_AdamBase):
         return super()._state_names() + (("max_exp_avg_sq",) if self.amsgrad else ())
 
     def _update(self, i, p, g):
-        _, m, v = self._moments(i, p, g)
-        tmp = self._scratch[0][i]
         b1, b2 = self.betas
         t = self.step_count
+        c2 = sqrt(1.0 - b2 ** t)
+        if self._kernels is not None and g.flags.c_contiguous:
+            st, f = self.state[0], p.dtype.type
+            coupled = self._coupled_decay
+            self._kernels.adam_step(
+                p, g, st["exp_avg"], st["exp_avg_sq"], st.get("max_exp_avg_sq", self._empty),
+                f(-1.0 if self.maximize else 1.0), f(self.weight_decay if coupled else 0.0),
+                f(1.0 if coupled else 1.0 - self.lr * self.weight_decay), f(1.0 - b1), f(b2),
+                f(1.0 - b2), f(self.eps * c2), f(-self.lr * c2 / (1.0 - b1 ** t)))
+            return
+        _, m, v = self._moments(i, p, g)
+        tmp = self._scratch[0][i]
         if self.amsgrad:
             v = np.maximum(self.state[i]["max_exp_avg_sq"], v,
                            out=self.state[i]["max_exp_avg_sq"])
+        # the rule's m / (sqrt(v) / c2 + eps) / c1 as c2 / c1 * m / (sqrt(v) + c2 eps): one
+        # pass over the array fewer (Kingma & Ba, end of section 2)
         np.sqrt(v, out=tmp)
-        tmp /= sqrt(1.0 - b2 ** t)
-        tmp += self.eps
+        tmp += self.eps * c2
         np.divide(m, tmp, out=tmp)
-        _axpy(p, -self.lr / (1.0 - b1 ** t), tmp, tmp)
+        _axpy(p, -self.lr * c2 / (1.0 - b1 ** t), tmp, tmp)
 
 
 class AdamW(Adam):
@@ -566,14 +629,16 @@ class AdamW(Adam):
     before the Adam step (see :class:`Adam` for the rule).
 
     Loshchilov & Hutter (2019), "Decoupled weight decay regularization"; as ``torch.optim.AdamW``.
+    ``fast`` as for :class:`Adam`.
     """
 
     _hyper = ("betas", "eps", "weight_decay", "amsgrad", "maximize")
 
     def __init__(self, params, lr=1e-3, betas=(0.9, 0.999), eps=1e-8, weight_decay=1e-2,
-                 amsgrad=False, maximize=False):
+                 amsgrad=False, maximize=False, *, fast=None):
         super().__init__(params, lr, betas=betas, eps=eps, weight_decay=weight_decay,
-                         amsgrad=amsgrad, maximize=maximize, decoupled_weight_decay=True)
+                         amsgrad=amsgrad, maximize=maximize, decoupled_weight_decay=True,
+                         fast=fast)
 
     def _set_hyper(self, *, decoupled_weight_decay=True, **hyper):
         super()._set_hyper(**hyper, decoupled_weight_decay=True)

@@ -1,0 +1,65 @@
+"""Optional numba kernels: one pass over a flat parameter vector per optimizer step.
+
+The NumPy code in :mod:`gdlab.optim` is the reference; it makes about a dozen passes over the
+arrays per Adam step, these kernels make one. Each kernel performs the same floating-point
+operations in the same order as the reference (no ``fastmath``: no reassociation, no fused
+multiply-add), so on the same inputs it gives the same bits; tests/test_fast.py checks that.
+
+Scalars must be passed in the arrays' dtype (``p.dtype.type(x)``) so that float32 maths stays
+float32, as in the reference. This module imports numba, so :mod:`gdlab.optim` imports it only
+when an optimizer takes the fast path; ``import gdlab`` never does.
+"""
+
+import numpy as np
+from numba import njit
+
+
+@njit(cache=True, error_model="numpy")  # IEEE division (inf, NaN), as NumPy: vectorises
+def sgd_step(p, g, buf, sign, wd, neg_lr, momentum, damp1, first, nesterov):
+    """SGD (see :class:`gdlab.optim.SGD`); ``buf`` is empty when there is no momentum."""
+    has_momentum = buf.size > 0
+    for i in range(p.size):
+        gi = sign * g[i]
+        if wd != 0:
+            gi = gi + wd * p[i]
+        if has_momentum:
+            b = gi if first else momentum * buf[i] + damp1 * gi
+            buf[i] = b
+            gi = gi + momentum * b if nesterov else b
+        p[i] = p[i] + neg_lr * gi
+
+
+@njit(cache=True, error_model="numpy")  # IEEE division (inf, NaN), as NumPy: vectorises
+def adam_step(p, g, m, v, vmax, sign, wd, decay, omb1, b2, omb2, eps_c2, neg_step):
+    """Adam/AdamW (see :class:`gdlab.optim.Adam`); ``vmax`` is empty without AMSGrad.
+
+    ``wd`` is the coupled weight decay (0 for AdamW), ``decay`` = 1 - lr lambda the decoupled
+    one (1 for Adam), ``eps_c2`` = eps sqrt(1 - beta2^t), ``neg_step`` = -lr sqrt(1 - beta2^t)
+    / (1 - beta1^t).
+    """
+    # two loops rather than a branch inside one: LLVM vectorises each (not a branchy one)
+    if vmax.size == 0:
+        for i in range(p.size):
+            pi = p[i]
+            gi = sign * g[i]
+            if wd != 0:
+                gi = gi + wd * pi
+            mi = m[i] + omb1 * (gi - m[i])
+            vi = b2 * v[i] + omb2 * (gi * gi)
+            m[i] = mi
+            v[i] = vi
+            p[i] = pi * decay + neg_step * (mi / (np.sqrt(vi) + eps_c2))
+    else:
+        for i in range(p.size):
+            pi = p[i]
+            gi = sign * g[i]
+            if wd != 0:
+                gi = gi + wd * pi
+            mi = m[i] + omb1 * (gi - m[i])
+            vi = b2 * v[i] + omb2 * (gi * gi)
+            m[i] = mi
+            v[i] = vi
+            vm = vmax[i]
+            vm = vi if (vi > vm or vi != vi) else vm  # np.maximum: NaN from either side
+            vmax[i] = vm
+            p[i] = pi * decay + neg_step * (mi / (np.sqrt(vm) + eps_c2))
