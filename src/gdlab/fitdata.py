@@ -1,0 +1,214 @@
+"""The data a training run is given: checked once at the start of ``fit``, converted once to the
+network's dtype, then trusted by the hot path. Also the validation split and the metrics."""
+
+from __future__ import annotations
+
+import math
+import numbers
+
+import numpy as np
+
+from gdlab.losses import BCEWithLogitsLoss, CrossEntropyLoss, HuberLoss, L1Loss, MSELoss
+
+_CLASSIFICATION_LOSSES = (CrossEntropyLoss, BCEWithLogitsLoss)
+_REGRESSION_LOSSES = (MSELoss, L1Loss, HuberLoss)
+
+
+def positive_int(name, value, allow_none=False):
+    if value is None and allow_none:
+        return None
+    if isinstance(value, bool) or not isinstance(value, (int, np.integer)) or value < 1:
+        raise ValueError(f"{name} must be a positive integer{' or None' if allow_none else ''}, "
+                         f"got {value!r}")
+    return int(value)
+
+
+def nonneg_float(name, value, allow_none=False):
+    if value is None and allow_none:
+        return None
+    if isinstance(value, bool) or not isinstance(value, (int, float, np.number)) or not (
+            math.isfinite(value) and value >= 0):
+        raise ValueError(f"{name} must be a finite number >= 0{' or None' if allow_none else ''}"
+                         f", got {value!r}")
+    return float(value)
+
+
+def infer_task(loss, task):
+    """``"classification"`` or ``"regression"``: given, or inferred from the loss class."""
+    if task is not None:
+        if task not in ("classification", "regression"):
+            raise ValueError(f"task must be 'classification', 'regression' or None, got {task!r}")
+        if (task == "regression" and isinstance(loss, _CLASSIFICATION_LOSSES)) or (
+                task == "classification" and isinstance(loss, _REGRESSION_LOSSES)):
+            raise ValueError(f"task={task!r} does not fit the loss {loss!r}")
+        return task
+    if isinstance(loss, _CLASSIFICATION_LOSSES):
+        return "classification"
+    if isinstance(loss, _REGRESSION_LOSSES):
+        return "regression"
+    raise ValueError(f"cannot infer the task from the loss {loss!r}; pass task="
+                     "'classification' or 'regression'")
+
+
+def _first_bad(mask):
+    i, j = np.argwhere(mask)[0]
+    return f"row {i}, column {j}"
+
+
+def check_X(net, X, name="X"):
+    """``X`` as a C-contiguous 2-D finite array of the network's dtype, or a clear error."""
+    if not isinstance(X, np.ndarray):
+        X = np.asarray(X)
+    if X.dtype.kind not in "fiub":
+        raise TypeError(f"{name} must be numeric, got dtype {X.dtype}")
+    if X.ndim != 2:
+        raise ValueError(f"{name} must be 2-D (n_samples, n_features), got shape {X.shape}")
+    if X.shape[0] == 0 or X.shape[1] == 0:
+        raise ValueError(f"{name} is empty (shape {X.shape})")
+    if net.n_features_in is not None and X.shape[1] != net.n_features_in:
+        raise ValueError(f"{name} has {X.shape[1]} features, but the network expects "
+                         f"{net.n_features_in}")
+    X = np.ascontiguousarray(X, dtype=net.dtype)
+    finite = np.isfinite(X)
+    if not finite.all():
+        raise ValueError(f"{name} contains NaN or infinity (first at {_first_bad(~finite)})")
+    return X
+
+
+def check_y(net, loss, task, y, n, name="y"):
+    """``y`` in the form the loss's hot path expects: int64 labels or a float (n, outputs) array."""
+    y = np.asarray(y)
+    if y.ndim == 0 or y.shape[0] != n:
+        got = "a scalar" if y.ndim == 0 else f"{y.shape[0]} samples"
+        raise ValueError(f"{name} has {got} but X has {n}; their lengths must match")
+    if y.dtype.kind not in "fiub":
+        raise TypeError(f"{name} must be numeric, got dtype {y.dtype}; encode labels as "
+                        "integers 0..C-1 first")
+    n_out = net.n_outputs
+    if task == "classification" and not isinstance(loss, BCEWithLogitsLoss):
+        if y.ndim != 1:
+            raise ValueError(f"{name} must be 1-D class labels, got shape {y.shape}")
+        if y.dtype.kind == "f":
+            if not np.all(np.isfinite(y)):
+                raise ValueError(f"{name} contains NaN or infinity")
+            frac = y != np.round(y)
+            if frac.any():
+                raise ValueError(f"{name} must hold integer class labels, got {y[frac][0]!r}")
+        y = y.astype(np.int64)
+        if n_out is not None:
+            bad = (y < 0) | (y >= n_out)
+            if bad.any():
+                raise ValueError(f"label {y[bad][0]} in {name} is outside [0, {n_out}): the "
+                                 f"network has {n_out} outputs, one per class")
+        return np.ascontiguousarray(y)
+    if y.ndim == 1:
+        y = y.reshape(-1, 1)
+    if y.ndim != 2 or (n_out is not None and y.shape[1] != n_out):
+        raise ValueError(f"{name} has shape {y.shape} but the network gives {n_out} "
+                         f"output(s) per sample; expected ({n}, {n_out})")
+    y = np.ascontiguousarray(y, dtype=net.dtype)
+    if not np.all(np.isfinite(y)):
+        raise ValueError(f"{name} contains NaN or infinity (first at {_first_bad(~np.isfinite(y))})")
+    if isinstance(loss, BCEWithLogitsLoss) and (y.min() < 0 or y.max() > 1):
+        raise ValueError(f"{name} must hold targets in [0, 1] for BCEWithLogitsLoss")
+    return y
+
+
+def check_weights(net, w, n, name="sample_weight"):
+    if w is None:
+        return None
+    w = np.asarray(w)
+    if w.dtype.kind not in "fiub":
+        raise TypeError(f"{name} must be numeric, got dtype {w.dtype}")
+    if w.shape != (n,):
+        raise ValueError(f"{name} must have shape ({n},), got {w.shape}")
+    w = np.ascontiguousarray(w, dtype=net.dtype)
+    if not np.all(np.isfinite(w)) or (w < 0).any() or not w.sum() > 0:
+        raise ValueError(f"{name} must be finite and non-negative with a positive sum")
+    return w
+
+
+def check_batch_size(batch_size, n):
+    """The batch size as an int in [1, n]; ``"full"`` is n (with ``n=None`` only the type and
+    sign are checked)."""
+    if isinstance(batch_size, str):
+        if batch_size != "full":
+            raise ValueError(f"batch_size must be a positive integer or 'full', got {batch_size!r}")
+        return n
+    if isinstance(batch_size, bool) or not isinstance(batch_size, numbers.Integral):
+        raise TypeError(f"batch_size must be a positive integer or 'full', got {batch_size!r}")
+    if batch_size < 1:
+        raise ValueError(f"batch_size must be >= 1, got {batch_size}")
+    if n is not None and batch_size > n:
+        raise ValueError(f"batch_size={batch_size} is larger than the {n} training samples; "
+                         "use batch_size='full' for batch gradient descent")
+    return int(batch_size)
+
+
+def split_validation(y, fraction, task, seed):
+    """Sorted (train, validation) row indices; stratified by class for classification."""
+    from sklearn.model_selection import train_test_split
+
+    rng = np.random.default_rng(np.random.SeedSequence(seed).spawn(1)[0])
+    n = y.shape[0]
+    stratify = y if task == "classification" and y.ndim == 1 else None
+    try:
+        train, val = train_test_split(np.arange(n), test_size=fraction, stratify=stratify,
+                                      random_state=int(rng.integers(2**31)))
+    except ValueError as exc:
+        raise ValueError(f"cannot split off validation_fraction={fraction} of {n} samples: "
+                         f"{exc}") from None
+    return np.sort(train), np.sort(val)
+
+
+# ---- metrics ---------------------------------------------------------------------------------
+
+def correct(out, y, w):
+    """Number (or weight) of correct predictions: argmax for labels, logit > 0 for 0/1 targets."""
+    hit = out.argmax(axis=1) == y if y.ndim == 1 else (out > 0) == (y > 0.5)
+    if w is None:
+        return float(np.count_nonzero(hit))
+    return float(w @ hit) if hit.ndim == 1 else float(w @ hit.sum(axis=1))
+
+
+def r2_from(sse, var_total):
+    """Mean over outputs of ``1 - SSE_j / SST_j`` (scikit-learn's r2_score, forced finite)."""
+    ok = var_total > 0
+    r2 = np.where(ok, 1.0 - sse / np.where(ok, var_total, 1.0), np.where(sse == 0, 1.0, 0.0))
+    return float(r2.mean())
+
+
+def squared_errors(out, y, w):
+    """Per-output weighted sum of squared errors."""
+    d = out - y
+    d *= d
+    return d.sum(axis=0, dtype=np.float64) if w is None else w.astype(np.float64) @ d
+
+
+def weighted_sst(y, w):
+    """Per-output total sum of squares around the (weighted) mean."""
+    y = y.astype(np.float64)
+    if w is None:
+        return ((y - y.mean(axis=0)) ** 2).sum(axis=0)
+    w = w.astype(np.float64)
+    mean = w @ y / w.sum()
+    return w @ (y - mean) ** 2
+
+
+def evaluate(net, loss, task, X, y, w, chunk=8192):
+    """Loss and metrics of the network (evaluation mode) on a whole data set."""
+    n = X.shape[0]
+    out = np.empty((n, net.n_outputs), dtype=net.dtype)
+    for s in range(0, n, chunk):
+        out[s:s + chunk] = net.forward(X[s:s + chunk], training=False)
+    value = loss._compute(out, y, w, need_grad=False)[0]
+    logs = {"loss": value}
+    total = float(n) if w is None else float(w.sum(dtype=np.float64))
+    if task == "classification":
+        denom = total * (1 if y.ndim == 1 else y.shape[1])
+        logs["accuracy"] = correct(out, y, w) / denom
+    else:
+        sse = squared_errors(out, y, w)
+        logs["mse"] = float(sse.sum()) / (total * y.shape[1])
+        logs["r2"] = r2_from(sse, weighted_sst(y, w))
+    return logs
