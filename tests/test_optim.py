@@ -244,6 +244,10 @@ def test_load_state_dict_validates():
     with pytest.raises(ValueError, match=r"betas\[1\]"):
         target.load_state_dict(bad)
     assert target.lr == 0.5 and target.betas == (0.9, 0.999)  # unchanged on failure
+    with pytest.raises(ValueError, match="momentum_decay"):
+        optim.NAdam(initial(np.float64)).load_state_dict({**d, "optimizer": "NAdam", "mu_product": 1.0})
+    with pytest.raises(ValueError, match="lacks"):
+        optim.Adam(initial(np.float64)).load_state_dict({k: v for k, v in d.items() if k != "step"})
     amsgrad = optim.Adam(initial(np.float64), amsgrad=True).state_dict()
     with pytest.raises(ValueError, match="max_exp_avg_sq"):
         optim.Adam(initial(np.float64)).load_state_dict({**amsgrad, "state": d["state"]})

@@ -236,10 +236,16 @@ class Optimizer:
         name = d.get("optimizer")
         if name != type(self).__name__:
             raise ValueError(f"state_dict is for optimizer {name!r}, not {type(self).__name__!r}")
-        step = d.get("step")
-        if isinstance(step, bool) or not isinstance(step, int) or step < 0:
+        missing = [k for k in ("step", "hyper", "state", *self._extra_state()) if k not in d]
+        if missing:
+            raise ValueError(f"state_dict lacks {missing}")
+        step = d["step"]
+        if isinstance(step, bool) or not isinstance(step, (int, np.integer)) or step < 0:
             raise ValueError(f"state_dict step must be an int >= 0, got {step!r}")
         hyper = dict(d["hyper"])
+        if set(hyper) != {"lr", *self._hyper}:
+            raise ValueError(f"state_dict hyper-parameters {sorted(hyper)} are not "
+                             f"{sorted({'lr', *self._hyper})}")
         lr = hyper.pop("lr")
         state = d["state"]
         if len(state) != len(self.params):
@@ -266,7 +272,7 @@ class Optimizer:
         for dst, src in zip(self.state, state):
             for n, a in src.items():
                 np.copyto(dst[n], a)
-        self.step_count = step
+        self.step_count = int(step)
         self._load_extra_state(d)
 
     def __repr__(self):
