@@ -1,0 +1,122 @@
+"""``gdlab train``: parse-to-config, signals, and the final table; the job is gdlab.runs."""
+
+from __future__ import annotations
+
+import signal
+import sys
+
+# argparse dest -> configuration key (the same name everywhere else)
+CONFIG_OPTIONS = (
+    "dataset", "target", "data_dir", "task", "layers", "activation", "batchnorm", "dropout",
+    "init", "dtype", "optimizer", "lr", "momentum", "weight_decay", "alpha", "schedule",
+    "batch_size", "epochs", "tol", "patience", "early_stopping", "seed", "checkpoint_every",
+    "workers",
+)
+
+
+def config_from_args(args) -> dict:
+    from gdlab.runs import make_config
+
+    values = {k: getattr(args, k) for k in CONFIG_OPTIONS}
+    values["layers"] = list(values["layers"])
+    return make_config(**values)
+
+
+def _changed_options(args, parser_defaults) -> list[str]:
+    return [k for k in CONFIG_OPTIONS
+            if k != "epochs" and getattr(args, k) != parser_defaults.get(k)]
+
+
+class _Signals:
+    """Turn SIGTERM into KeyboardInterrupt (the trainer stops at a step boundary on it) and
+    remember which signal arrived, for the exit code."""
+
+    def __init__(self):
+        self.received = None
+
+    def __enter__(self):
+        self._old = {}
+        for sig in (signal.SIGINT, signal.SIGTERM):
+            try:
+                self._old[sig] = signal.signal(sig, self._handle)
+            except ValueError:  # not the main thread: leave signals alone
+                pass
+        return self
+
+    def _handle(self, signum, frame):
+        if self.received is None:
+            self.received = signum
+            raise KeyboardInterrupt
+        # a second signal while writing the checkpoint: ignore it, the write is short
+
+    def __exit__(self, *exc):
+        for sig, old in self._old.items():
+            signal.signal(sig, old)
+        return False
+
+
+def run(args) -> int:
+    from gdlab.cli import EXIT_OK, EXIT_SIGINT, EXIT_SIGTERM, UsageError, build_parser
+    from gdlab.runs import run_training
+
+    quiet = args.quiet
+    log = None if quiet else print
+    if args.resume:
+        defaults = vars(build_parser().parse_args(["train"]))
+        changed = _changed_options(args, defaults)
+        if changed:
+            flags = ", ".join("--" + k.replace("_", "-") for k in changed)
+            raise UsageError(f"--resume continues with the run's saved configuration; only "
+                             f"--epochs may be given (got {flags})")
+        if args.out and args.out != args.resume:
+            raise UsageError("--resume DIR writes into DIR; do not give --out as well")
+        config = {"epochs": args.epochs if args.epochs != defaults["epochs"] else None}
+        out = args.resume
+    else:
+        config = config_from_args(args)
+        out = args.out
+
+    def started(folder):
+        if not quiet:
+            print(f"run folder: {folder}")
+
+    with _Signals() as signals:
+        metrics = run_training(config, out, resume=bool(args.resume), force=args.force,
+                               progress=not quiet and sys.stderr.isatty(), log=log,
+                               on_start=started)
+    folder = metrics["out"]
+    if metrics["stopped_because"] == "interrupted":
+        print(f"interrupted at epoch {metrics['epochs']}, step {metrics['steps']}; checkpoint "
+              f"written. Resume with: gdlab train --resume {folder}", file=sys.stderr)
+        return EXIT_SIGTERM if signals.received == signal.SIGTERM else EXIT_SIGINT
+    if quiet:
+        print(folder)
+    else:
+        print_table(metrics)
+    return EXIT_OK
+
+
+def print_table(metrics: dict) -> None:
+    """The final table (rich)."""
+    from rich.console import Console
+    from rich.table import Table
+
+    table = Table(title=f"gdlab train: {metrics['dataset']} ({metrics['task']})")
+    table.add_column("result")
+    table.add_column("value", justify="right")
+    rows = []
+    if metrics["task"] == "classification":
+        rows.append(("test accuracy", f"{metrics['test_accuracy']:.4f}"))
+    else:
+        rows += [("test R²", f"{metrics['test_r2']:.4f}"), ("test MSE", f"{metrics['test_mse']:.4g}")]
+    rows += [
+        ("final training loss", f"{metrics['final_loss']:.4g}"),
+        ("epochs", str(metrics["epochs"])),
+        ("steps", str(metrics["steps"])),
+        ("training time", f"{metrics['seconds']:.2f} s"),
+        ("stopped because", str(metrics["stopped_because"])),
+        ("outputs", metrics["out"]),
+    ]
+    for name, value in rows:
+        table.add_row(name, value)
+    Console().print(table)

@@ -1,0 +1,251 @@
+"""Figures for runs, comparisons and landscapes, in one visual style.
+
+Every function returns a :class:`matplotlib.figure.Figure` built without pyplot (so no global
+figure registry and no interactive backend: the Agg canvas renders it), with a title,
+labelled axes with units and a legend; :func:`save` writes it as PNG. The palette is
+Okabe-Ito, which stays distinguishable for the common forms of colour blindness; line styles
+cycle as well, so curves are told apart in grey print too. matplotlib is imported here only,
+and this module is imported only when a figure is drawn.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+
+# Okabe & Ito (2008), "Color Universal Design"; the pale yellow comes last, being the hardest
+# to see on white
+OKABE_ITO = ("#0072B2", "#E69F00", "#009E73", "#D55E00", "#CC79A7", "#56B4E9", "#000000",
+             "#F0E442")
+LINESTYLES = ("-", "--", "-.", ":")
+
+_STYLE = {
+    "font.size": 10,
+    "axes.titlesize": 11,
+    "axes.labelsize": 10,
+    "legend.fontsize": 8,
+    "axes.grid": True,
+    "grid.alpha": 0.3,
+    "axes.spines.top": False,
+    "axes.spines.right": False,
+}
+
+
+def style(i: int) -> dict:
+    """Colour and line style of the i-th curve."""
+    return {"color": OKABE_ITO[i % len(OKABE_ITO)],
+            "linestyle": LINESTYLES[(i // len(OKABE_ITO)) % len(LINESTYLES)]}
+
+
+def _figure(figsize=(6.4, 4.2)):
+    import matplotlib
+    from matplotlib.backends.backend_agg import FigureCanvasAgg
+    from matplotlib.figure import Figure
+
+    with matplotlib.rc_context(_STYLE):
+        fig = Figure(figsize=figsize, dpi=100, layout="constrained")
+        FigureCanvasAgg(fig)
+        ax = fig.add_subplot()
+    return fig, ax
+
+
+def _finish(ax, title, xlabel, ylabel, legend=True):
+    if xlabel == "epoch":
+        from matplotlib.ticker import MaxNLocator
+
+        ax.xaxis.set_major_locator(MaxNLocator(integer=True))
+    ax.set_title(title)
+    ax.set_xlabel(xlabel)
+    ax.set_ylabel(ylabel)
+    if legend and ax.get_legend_handles_labels()[0]:
+        ax.legend(loc="best", frameon=False)
+
+
+def _log_if_positive(ax, *arrays):
+    values = np.concatenate([np.asarray(a, dtype=float).ravel() for a in arrays if len(a)] or
+                            [np.zeros(0)])
+    values = values[np.isfinite(values)]
+    if values.size and np.all(values > 0) and values.max() / values.min() > 20:
+        ax.set_yscale("log")
+
+
+def save(fig, path) -> Path:
+    """Write ``fig`` as a PNG file (creating the folder) and return the path."""
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fig.savefig(path, format="png", dpi=100)
+    return path
+
+
+def to_png_bytes(fig) -> bytes:
+    """The figure as PNG bytes (for embedding in a report)."""
+    import io
+
+    buf = io.BytesIO()
+    fig.savefig(buf, format="png", dpi=100)
+    return buf.getvalue()
+
+
+# ---- one training run -------------------------------------------------------------------------
+
+def plot_history(history: dict, keys, *, title: str, ylabel: str, labels=None):
+    """Per-epoch curves of ``history[key]`` for each key present (e.g. loss and val_loss).
+
+    ``labels`` maps keys to legend entries (default: "training" / "validation").
+    """
+    fig, ax = _figure()
+    drawn = []
+    for i, key in enumerate(keys):
+        values = np.asarray(history.get(key) or [], dtype=float)
+        if values.size == 0 or not np.any(np.isfinite(values)):
+            continue
+        label = (labels or {}).get(key) or ("validation" if key.startswith("val_") else
+                                            "training")
+        ax.plot(np.arange(1, values.size + 1), values, marker="o" if values.size < 30 else None,
+                markersize=3, label=label, **style(i))
+        drawn.append(values)
+    if "loss" in keys[0]:
+        _log_if_positive(ax, *drawn)
+    _finish(ax, title, "epoch", ylabel)
+    return fig
+
+
+def loss_figure(history: dict, *, loss_name: str, dataset: str = ""):
+    """Training and validation loss against epochs (``loss.png``)."""
+    where = f" on {dataset}" if dataset else ""
+    return plot_history(history, ("loss", "val_loss"), title=f"Loss per epoch{where}",
+                        ylabel=f"loss ({loss_name})")
+
+
+def accuracy_figure(history: dict, *, dataset: str = ""):
+    """Training and validation accuracy against epochs (``accuracy.png``)."""
+    where = f" on {dataset}" if dataset else ""
+    return plot_history(history, ("accuracy", "val_accuracy"),
+                        title=f"Accuracy per epoch{where}", ylabel="accuracy (fraction correct)")
+
+
+# ---- comparisons ------------------------------------------------------------------------------
+
+def plot_runs(curves: list[dict], *, x: str = "epoch", title: str, ylabel: str,
+              cap: bool = True):
+    """Mean curve of each configuration over its seeds, with the spread (min to max) shaded.
+
+    ``curves``: one dict per configuration, ``{"label": str, "runs": [{"time": [...],
+    "loss": [...]}, ...]}`` (one entry per seed; a diverged run may be shorter). ``x`` is
+    ``"epoch"`` or ``"time"`` (wall-clock seconds since the start of training, averaged over
+    the seeds at each epoch). One line per configuration; a configuration none of whose runs
+    has a finite value is listed in the legend as "diverged" without a curve; a run dict
+    with ``"diverged": True`` is counted in its legend entry. ``cap`` (for losses) limits the
+    y axis to a decade above the highest first value of the runs that did not diverge, so a
+    run blowing up does not squash the others.
+    """
+    if x not in ("epoch", "time"):
+        raise ValueError(f"x must be 'epoch' or 'time', got {x!r}")
+    fig, ax = _figure(figsize=(7.2, 4.6))
+    everything, starts = [], []
+    for i, curve in enumerate(curves):
+        runs = [np.asarray(r["loss"], dtype=float) for r in curve["runs"]]
+        times = [np.asarray(r["time"], dtype=float) for r in curve["runs"]]
+        length = max((r.size for r in runs), default=0)
+        if length == 0:
+            continue
+        Y = np.full((len(runs), length), np.nan)
+        T = np.full((len(runs), length), np.nan)
+        for j, (r, t) in enumerate(zip(runs, times)):
+            Y[j, :r.size] = r
+            T[j, :t.size] = t
+        Y[~np.isfinite(Y)] = np.nan
+        ok = np.any(np.isfinite(Y), axis=0)
+        label = curve["label"]
+        if not ok.any():
+            ax.plot([], [], label=f"{label} (diverged)", **style(i))
+            continue
+        with np.errstate(all="ignore"):
+            import warnings
+
+            with warnings.catch_warnings():
+                warnings.simplefilter("ignore", RuntimeWarning)
+                mean = np.nanmean(Y[:, ok], axis=0)
+                low = np.nanmin(Y[:, ok], axis=0)
+                high = np.nanmax(Y[:, ok], axis=0)
+                xs = (np.arange(1, length + 1)[ok] if x == "epoch"
+                      else np.nanmean(T[:, ok], axis=0))
+        if len(runs) > 1:
+            ax.fill_between(xs, low, high, alpha=0.18, color=style(i)["color"], linewidth=0)
+        diverged = sum(1 for r, spec in zip(runs, curve["runs"])
+                       if spec.get("diverged") or not np.all(np.isfinite(r)))
+        suffix = f" ({diverged} diverged)" if diverged else ""
+        ax.plot(xs, mean, label=label + suffix, **style(i))
+        everything += [low, high]
+        if not diverged:
+            starts.append(mean[0])
+    _log_if_positive(ax, *everything)
+    # a diverged run's last values would squash every other curve: cap the axis a decade
+    # above the highest starting value
+    finite = np.concatenate(everything) if everything else np.zeros(0)
+    finite = finite[np.isfinite(finite)]
+    if cap and starts and finite.size:
+        cap = 10 * max(starts) if ax.get_yscale() == "log" else 2 * max(starts)
+        if finite.max() > cap:
+            ax.set_ylim(top=cap)
+    xlabel = "epoch" if x == "epoch" else "wall-clock time (s)"
+    _finish(ax, title, xlabel, ylabel)
+    if len(curves) > 5 and ax.get_legend():  # many entries: under the axes, not over curves
+        ax.legend(loc="upper center", bbox_to_anchor=(0.5, -0.14), ncols=2, frameon=False)
+        fig.set_figheight(4.6 + 0.22 * ((len(curves) + 1) // 2))
+    return fig
+
+
+# ---- landscapes -------------------------------------------------------------------------------
+
+def plot_landscape(function, paths: dict, *, title: str | None = None, bounds=None):
+    """Contours of a 2-D test function with each optimizer's path drawn over them.
+
+    ``function`` has ``f`` (vectorised over ``(..., 2)``), ``bounds``, ``minima`` and
+    ``name``; ``paths`` maps a label to an array of points of shape ``(n, 2)``.
+    """
+    fig, ax = _figure(figsize=(6.4, 5.2))
+    (x0, x1), (y0, y1) = bounds or function.bounds
+    # widen the box so that every path stays visible, a little beyond the function's own box
+    pts = [np.asarray(p, dtype=float) for p in paths.values() if len(p)]
+    if pts:
+        allp = np.concatenate(pts)
+        allp = allp[np.all(np.isfinite(allp), axis=1)]
+        if allp.size:
+            pad_x, pad_y = 0.05 * (x1 - x0), 0.05 * (y1 - y0)
+            x0, x1 = min(x0, allp[:, 0].min() - pad_x), max(x1, allp[:, 0].max() + pad_x)
+            y0, y1 = min(y0, allp[:, 1].min() - pad_y), max(y1, allp[:, 1].max() + pad_y)
+    gx, gy = np.meshgrid(np.linspace(x0, x1, 300), np.linspace(y0, y1, 300))
+    with np.errstate(all="ignore"):
+        Z = np.asarray(function.f(np.stack([gx, gy], axis=-1)), dtype=float)
+    finite = Z[np.isfinite(Z)]
+    levels = 30
+    if finite.size and finite.min() >= 0 and finite.max() / max(finite.min(), 1e-12) > 1e3:
+        # values spanning decades (Rosenbrock, Beale): logarithmic contour levels
+        lo = max(finite.min(), finite.max() * 1e-6, 1e-6)
+        levels = np.geomspace(lo, finite.max(), 30)
+    ax.grid(False)
+    ax.contourf(gx, gy, Z, levels=levels, cmap="Greys", alpha=0.35, extend="both")
+    ax.contour(gx, gy, Z, levels=levels, colors="0.45", linewidths=0.5)
+    for m in getattr(function, "minima", []):
+        ax.plot(*m, marker="*", markersize=12, color="black", linestyle="none")
+    if getattr(function, "minima", None):
+        ax.plot([], [], marker="*", color="black", linestyle="none",
+                label="maximum" if getattr(function, "maximize", False) else "minimum")
+    for i, (label, path) in enumerate(paths.items()):
+        path = np.asarray(path, dtype=float)
+        st = style(i)
+        ax.plot(path[:, 0], path[:, 1], label=label, linewidth=1.5, **st)
+        ax.plot(path[-1, 0], path[-1, 1], marker="o", markersize=5, color=st["color"],
+                linestyle="none")
+    if pts:
+        ax.plot(*pts[0][0], marker="s", markersize=6, color="black", linestyle="none",
+                label="start")
+    ax.set_xlim(x0, x1)
+    ax.set_ylim(y0, y1)
+    name = getattr(function, "name", "function")
+    _finish(ax, title or f"Optimizer paths on the {name} function", "x (parameter 1, no unit)",
+            "y (parameter 2, no unit)")
+    ax.legend(loc="best", framealpha=0.9)
+    return fig
