@@ -5,12 +5,13 @@ Layout of the file (a NumPy ``.npz``, i.e. a zip of ``.npy`` arrays):
 * ``a0, a1, ...``: every NumPy array found in the state;
 * ``__meta__``: UTF-8 JSON (as a uint8 array) holding ``format``, ``version``, the state with
   each array replaced by ``{"__array__": "a<i>"}``, and the caller's ``config``;
-* ``__sha256__``: the SHA-256 of the JSON and of every array's name, dtype, shape and bytes.
+* the zip's archive comment: ``gdlab-sha256:`` and the SHA-256 of every other byte of the
+  file, so that any flipped bit or truncation is detected before anything is parsed.
 
 ``save_checkpoint`` writes to a temporary file in the same folder, fsyncs it, renames it over
 the target with ``os.replace`` (atomic on POSIX and Windows) and fsyncs the folder, so a crash
 at any moment leaves either the previous checkpoint or the new one, complete. ``load_checkpoint``
-reads with ``allow_pickle=False`` and checks format, version and checksum.
+checks the checksum, then reads with ``allow_pickle=False`` and checks format and version.
 """
 
 from __future__ import annotations
@@ -39,7 +40,7 @@ def _encode(obj, arrays, where="state"):
         if obj.dtype.kind not in "biufc":
             raise TypeError(f"{where}: arrays of dtype {obj.dtype} cannot be saved")
         name = f"a{len(arrays)}"
-        arrays[name] = np.ascontiguousarray(obj)
+        arrays[name] = obj if obj.flags.c_contiguous else obj.copy(order="C")
         return {"__array__": name}
     if isinstance(obj, dict):
         out = {}
@@ -70,19 +71,46 @@ def _decode(obj, arrays):
     return obj
 
 
-def _digest(meta: bytes, arrays: dict) -> str:
-    h = hashlib.sha256()
-    h.update(meta)
-    for name in sorted(arrays):
-        a = arrays[name]
-        h.update(f"\0{name}\0{a.dtype.str}\0{a.shape}\0".encode())
-        h.update(np.ascontiguousarray(a).data)
-    return h.hexdigest()
+_TAG = b"gdlab-sha256:"
+_COMMENT_LEN = len(_TAG) + 64
+_EOCD = b"PK\x05\x06"  # the zip's end-of-central-directory record: its last 22 bytes
 
 
-def _write_npz(fileobj, arrays):
-    """The writer (a seam for tests that simulate a crash part-way through a save)."""
-    np.savez(fileobj, **arrays)
+def _seal(npz: bytes) -> bytes:
+    """Put the SHA-256 of every other byte of the file into the zip's archive comment."""
+    if len(npz) < 22 or npz[-22:-18] != _EOCD or npz[-2:] != b"\0\0":
+        raise RuntimeError("unexpected zip layout from numpy.savez")
+    body = npz[:-2]
+    digest = hashlib.sha256(body).hexdigest().encode("ascii")
+    return body + _COMMENT_LEN.to_bytes(2, "little") + _TAG + digest
+
+
+def _unseal(raw: bytes, path) -> bytes:
+    """The file's bytes once its checksum is verified (CheckpointError otherwise)."""
+    n = _COMMENT_LEN + 2
+    if len(raw) < n + 20 or raw[-_COMMENT_LEN:-64] != _TAG:
+        if _TAG in raw[-(n + 22):] or not _readable_zip(raw):
+            raise CheckpointError(f"checkpoint {path} is truncated or corrupt: its end (the "
+                                  "archive directory and checksum) is missing or damaged")
+        raise CheckpointError(f"{path} is not a gdlab checkpoint (it has no gdlab checksum)")
+    if raw[-n:-_COMMENT_LEN] != _COMMENT_LEN.to_bytes(2, "little") or (
+            hashlib.sha256(raw[:-n]).hexdigest().encode("ascii") != raw[-64:]):
+        raise CheckpointError(f"checkpoint {path} is corrupt: its SHA-256 checksum does not "
+                              "match its contents")
+    return raw
+
+
+def _readable_zip(raw: bytes) -> bool:
+    try:
+        zipfile.ZipFile(io.BytesIO(raw)).close()
+    except (zipfile.BadZipFile, OSError, ValueError, EOFError):
+        return False
+    return True
+
+
+def _write(fileobj, data: bytes) -> None:
+    """Write the file's bytes (a seam for tests that simulate a crash part-way)."""
+    fileobj.write(data)
 
 
 def save_checkpoint(path, state: dict, *, config: dict | None = None) -> Path:
@@ -100,14 +128,16 @@ def save_checkpoint(path, state: dict, *, config: dict | None = None) -> Path:
             "config": _encode(config, {}, "config") if config is not None else None}
     meta = json.dumps(body, allow_nan=True, sort_keys=True).encode("utf-8")
     arrays["__meta__"] = np.frombuffer(meta, dtype=np.uint8)
-    arrays["__sha256__"] = np.frombuffer(_digest(meta, arrays).encode("ascii"), dtype=np.uint8)
+    buffer = io.BytesIO()
+    np.savez(buffer, **arrays)
+    data = _seal(buffer.getvalue())
     folder = path.parent if str(path.parent) else Path(".")
     if not folder.is_dir():
         raise FileNotFoundError(f"cannot save checkpoint {path}: folder {folder} does not exist")
     fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=folder)
     try:
         with os.fdopen(fd, "wb") as f:
-            _write_npz(f, arrays)
+            _write(f, data)
             f.flush()
             os.fsync(f.fileno())
         os.replace(tmp, path)
@@ -146,19 +176,18 @@ def load_checkpoint(path) -> tuple[dict, dict | None]:
         raise CheckpointError(f"checkpoint {path} does not exist")
     try:
         raw = path.read_bytes()
+    except OSError as exc:
+        raise CheckpointError(f"checkpoint {path} cannot be read: {exc}") from None
+    raw = _unseal(raw, path)
+    try:
         with np.load(io.BytesIO(raw), allow_pickle=False) as npz:
             arrays = {name: npz[name] for name in npz.files}
     except (zipfile.BadZipFile, EOFError, OSError, ValueError, KeyError) as exc:
-        raise CheckpointError(f"checkpoint {path} is truncated or corrupt and cannot be read "
+        raise CheckpointError(f"checkpoint {path} is corrupt and cannot be read "
                               f"({type(exc).__name__}: {exc})") from None
-    if "__meta__" not in arrays or "__sha256__" not in arrays:
-        raise CheckpointError(f"{path} is not a gdlab checkpoint (no __meta__/__sha256__)")
-    meta = arrays["__meta__"].tobytes()
-    stored = arrays.pop("__sha256__").tobytes().decode("ascii", errors="replace")
-    if _digest(meta, arrays) != stored:
-        raise CheckpointError(f"checkpoint {path} is corrupt: its SHA-256 checksum does not "
-                              "match its contents")
-    del arrays["__meta__"]
+    if "__meta__" not in arrays:
+        raise CheckpointError(f"{path} is not a gdlab checkpoint (no __meta__)")
+    meta = arrays.pop("__meta__").tobytes()
     try:
         body = json.loads(meta.decode("utf-8"))
     except (UnicodeDecodeError, json.JSONDecodeError) as exc:
