@@ -361,6 +361,20 @@ def build_parser() -> argparse.ArgumentParser:
     g.add_argument("--tol", type=positive_float, default=1e-6, help="default: 1e-6")
     g.add_argument("--seed", type=non_negative_int, default=0)
     _add_common(g)
+
+    # -- tour --
+    tr = sub.add_parser(
+        "tour", help="test each classic claim about gradient descent by an experiment",
+        description="Run one experiment per classic claim about gradient descent (update rule, "
+                    "learning rate, batch size, local minima and saddles, ill-conditioning, "
+                    "optimizers, batch normalization, distributed) and write report.html, "
+                    "report.md, results.json and figures/ into --out, each section with a "
+                    "verdict computed from its measurements.")
+    tr.add_argument("--out", metavar="DIR", help="output folder (default: a fresh one under runs/)")
+    tr.add_argument("--quick", action="store_true",
+                    help="smaller data, epochs, seeds and grids (a few minutes at most)")
+    tr.add_argument("--quiet", action="store_true", help="no progress bars")
+    _add_common(tr)
     return parser
 
 
@@ -441,12 +455,26 @@ def _cmd_gradcheck(args):
     return EXIT_OK if report.passed else EXIT_FAILED
 
 
+def _cmd_tour(args):
+    from gdlab.runs import fresh_run_dir
+    from gdlab.tour import run_tour
+
+    out = args.out or fresh_run_dir("tour")
+    results = run_tour(out, quick=args.quick, progress=not args.quiet)
+    if not args.quiet:
+        for i, s in enumerate(results["sections"], 1):
+            print(f"{i}. {s['title']}: {s['verdict']}")
+    print(f"report: {out}/report.html")
+    return EXIT_OK
+
+
 COMMANDS = {
     "train": _cmd_train,
     "compare": _cmd_compare,
     "landscape": _cmd_landscape,
     "explain": _cmd_explain,
     "gradcheck": _cmd_gradcheck,
+    "tour": _cmd_tour,
 }
 
 
