@@ -24,7 +24,7 @@ def config_from_args(args) -> dict:
 
 def _changed_options(args, parser_defaults) -> list[str]:
     return [k for k in CONFIG_OPTIONS
-            if k != "epochs" and getattr(args, k) != parser_defaults.get(k)]
+            if k not in ("epochs", "workers") and getattr(args, k) != parser_defaults.get(k)]
 
 
 class _Signals:
@@ -56,7 +56,7 @@ class _Signals:
 
 
 def run(args) -> int:
-    from gdlab.cli import EXIT_OK, EXIT_SIGINT, EXIT_SIGTERM, UsageError, build_parser
+    from gdlab.cli import EXIT_FAILED, EXIT_OK, EXIT_SIGINT, EXIT_SIGTERM, UsageError, build_parser
     from gdlab.runs import run_training
 
     quiet = args.quiet
@@ -67,7 +67,7 @@ def run(args) -> int:
         if changed:
             flags = ", ".join("--" + k.replace("_", "-") for k in changed)
             raise UsageError(f"--resume continues with the run's saved configuration; only "
-                             f"--epochs may be given (got {flags})")
+                             f"--epochs and --workers may be given (got {flags})")
         if args.out and args.out != args.resume:
             raise UsageError("--resume DIR writes into DIR; do not give --out as well")
         config = {"epochs": args.epochs if args.epochs != defaults["epochs"] else None}
@@ -76,14 +76,42 @@ def run(args) -> int:
         config = config_from_args(args)
         out = args.out
 
+    # --workers N > 1: this process starts N ranks running this same command (gdlab.launch);
+    # in each rank, or under the user's own mpiexec/srun, it trains with an MPI communicator
+    from gdlab.launch import launch, under_launcher
+
+    comm = None
+    if args.workers > 1 or under_launcher():
+        if not under_launcher():
+            return launch(args.argv, args.workers)
+        from gdlab.distributed import get_communicator
+
+        comm = get_communicator(expected_size=args.workers if args.workers > 1 else None)
+        config["workers"] = comm.size
+        if comm.rank != 0:  # only rank 0 prints
+            quiet, log = True, None
+
     def started(folder):
         if not quiet:
             print(f"run folder: {folder}")
 
-    with _Signals() as signals:
-        metrics = run_training(config, out, resume=bool(args.resume), force=args.force,
-                               progress=not quiet and sys.stderr.isatty(), log=log,
-                               on_start=started)
+    try:
+        with _Signals() as signals:
+            metrics = run_training(config, out, resume=bool(args.resume), force=args.force,
+                                   progress=not quiet and sys.stderr.isatty(), log=log,
+                                   on_start=started, comm=comm)
+    except BaseException as exc:
+        if comm is not None and comm.size > 1:
+            from gdlab.errors import DivergenceError
+
+            comm.mark_failed()  # if other ranks are stuck waiting for this one: MPI_Abort
+            if comm.rank != 0 and isinstance(exc, DivergenceError):
+                return EXIT_FAILED  # every rank diverged at the same step; rank 0 says so
+        raise
+    if metrics["stopped_because"] == "interrupted" and comm is not None and comm.size > 1:
+        comm.mark_failed(EXIT_SIGINT)  # ranks may stop at different steps: no one may hang
+    if comm is not None and comm.rank != 0:
+        return EXIT_SIGINT if metrics["stopped_because"] == "interrupted" else EXIT_OK
     folder = metrics["out"]
     if metrics["stopped_because"] == "interrupted":
         print(f"interrupted at epoch {metrics['epochs']}, step {metrics['steps']}; checkpoint "
