@@ -384,6 +384,7 @@ def main(argv=None) -> int:
     """Run the ``gdlab`` command line; returns the exit code (see the module docstring)."""
     parser = build_parser()
     args = parser.parse_args(argv)
+    args.argv = list(sys.argv[1:] if argv is None else argv)  # repeated by --workers N ranks
     command = COMMANDS[args.command]
     try:
         return command(args)
