@@ -376,7 +376,7 @@ def run_training(config: dict, out=None, *, resume: bool = False, force: bool = 
     snapshot = _EpochSnapshot()
     # built (and so validated) before anything is written into the folder
     trainer = build_trainer(config, data, progress=progress, comm=comm,
-                            checkpoint_path=checkpoint if root else None,
+                            checkpoint_path=checkpoint,  # the trainer writes on rank 0 only
                             callbacks=(snapshot,))
     check_batch_size(config["batch_size"], len(data.X_train))
     if root:
