@@ -583,6 +583,16 @@ def test_bad_batch_sizes_and_options():
         Trainer(mlp(4, [5], 3), "cross_entropy", SGD([other.flat_parameters], lr=0.1))
 
 
+def test_batchnorm_with_a_one_sample_batch_is_rejected_up_front():
+    X, y = blobs(n=21)
+    net = mlp(4, [5], 3, batchnorm=True, seed=0)
+    with pytest.raises(ValueError, match="a batch of 1 sample, which BatchNorm"):
+        Trainer(net, "cross_entropy", SGD([net.flat_parameters], lr=0.1), batch_size=4).fit(X, y)
+    r = Trainer(net, "cross_entropy", SGD([net.flat_parameters], lr=0.1), batch_size=4,
+                drop_last=True, epochs=2).fit(X, y)
+    assert r.steps == 10
+
+
 def test_regression_targets_shape_checked_and_converted():
     X, y = regression()
     net = mlp(3, [4], 2, seed=0)

@@ -27,6 +27,7 @@ from gdlab.fitdata import nonneg_float as _nonneg_float
 from gdlab.fitdata import positive_int as _positive_int
 from gdlab.history import Callback, FitResult, History, ProgressBar
 from gdlab.losses import get_loss
+from gdlab.normalization import BatchNorm
 from gdlab.stopping import NoImprovement, check_monitor, check_target, target_reached
 from gdlab.trainloop import TrainLoop
 
@@ -228,6 +229,11 @@ class Trainer(TrainLoop):
             X, y, w = X[train], y[train], None if w is None else w[train]
             n = X.shape[0]
         k = fitdata.check_batch_size(self.batch_size, n)
+        if k == 1 or (n % k == 1 and not self.drop_last):
+            if any(isinstance(layer, BatchNorm) for layer in net.layers):
+                raise ValueError(f"batch_size={self.batch_size} with {n} samples gives a batch "
+                                 "of 1 sample, which BatchNorm cannot normalise in training; "
+                                 "use drop_last=True or another batch size")
         has_val = val is not None
         monitor = self.monitor or ("val_loss" if has_val else "loss")
         check_monitor(monitor, self.task, has_val)

@@ -119,9 +119,10 @@ class TrainLoop:
                     wb = None if w is None else w[s:e]
                 else:
                     idx = order[s:e]
-                    xb = np.take(X, idx, axis=0, out=self._xbuf[:m])
-                    yb = np.take(y, idx, axis=0, out=self._ybuf[:m])
-                    wb = None if w is None else np.take(w, idx, out=self._wbuf[:m])
+                    # mode="clip" lets take write straight into `out` (indices are valid)
+                    xb = np.take(X, idx, axis=0, out=self._xbuf[:m], mode="clip")
+                    yb = np.take(y, idx, axis=0, out=self._ybuf[:m], mode="clip")
+                    wb = None if w is None else np.take(w, idx, out=self._wbuf[:m], mode="clip")
                 out = net.forward(xb, training=True)
                 value, g = loss._compute(out, yb, wb, True)
                 if not math.isfinite(value):
@@ -199,9 +200,9 @@ class TrainLoop:
                 xb, yb = X[a:a + ml], y[a:a + ml]
                 wb = None if w is None else w[a:a + ml]
             else:
-                xb = np.take(X, lidx, axis=0, out=self._xbuf[:ml])
-                yb = np.take(y, lidx, axis=0, out=self._ybuf[:ml])
-                wb = None if w is None else np.take(w, lidx, out=self._wbuf[:ml])
+                xb = np.take(X, lidx, axis=0, out=self._xbuf[:ml], mode="clip")
+                yb = np.take(y, lidx, axis=0, out=self._ybuf[:ml], mode="clip")
+                wb = None if w is None else np.take(w, lidx, out=self._wbuf[:ml], mode="clip")
             out = net.forward(xb, training=True)
             value, g = self.loss._compute(out, yb, wb, True)
             if self._classify:
