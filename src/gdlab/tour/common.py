@@ -266,7 +266,9 @@ def train(X, y, *, hidden=(32,), activation="relu", optimizer="sgd", lr=0.1, bat
                   seed=seed)
     loss_fn = get_loss(loss)
     with np.errstate(all="ignore"):
-        initial = float(loss_fn(net.forward(X, training=False), y))
+        # on a copy, in training mode: BatchNorm then normalises with the batch statistics
+        # (its running statistics are still the defaults) and the network itself is untouched
+        initial = float(loss_fn(net.clone().forward(X, training=True), y))
     opt = make_optimizer(optimizer, [net.flat_parameters], lr=lr)
     trainer_kw = {"tol": None} | trainer_kw
     trainer = Trainer(net, loss_fn, opt, batch_size=batch_size, epochs=epochs, seed=seed,
