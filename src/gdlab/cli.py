@@ -383,6 +383,7 @@ def build_parser() -> argparse.ArgumentParser:
 def main(argv=None) -> int:
     """Run the ``gdlab`` command line; returns the exit code (see the module docstring)."""
     parser = build_parser()
+    argv = _attach_negative_values(list(sys.argv[1:] if argv is None else argv))
     args = parser.parse_args(argv)
     args.argv = list(sys.argv[1:] if argv is None else argv)  # repeated by --workers N ranks
     command = COMMANDS[args.command]
@@ -414,6 +415,22 @@ def main(argv=None) -> int:
         print(f"gdlab {args.command}: error: unexpected {type(exc).__name__}: {exc} "
               "(run again with --debug for the traceback)", file=sys.stderr)
         return EXIT_FAILED
+
+
+def _attach_negative_values(argv):
+    """``--start -1.5,2`` -> ``--start=-1.5,2``: argparse would take ``-1.5,2`` for an option."""
+    out, i = [], 0
+    while i < len(argv):
+        if argv[i] in _POINT_OPTIONS and i + 1 < len(argv) and argv[i + 1].startswith("-"):
+            out.append(f"{argv[i]}={argv[i + 1]}")
+            i += 2
+        else:
+            out.append(argv[i])
+            i += 1
+    return out
+
+
+_POINT_OPTIONS = ("--start",)
 
 
 def _cmd_train(args):
