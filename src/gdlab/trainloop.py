@@ -53,7 +53,8 @@ class TrainLoop:
         n_metric = 1 if self._classify else y.shape[1]
         if self._dist:
             n = net.n_parameters
-            self._buf = np.zeros(n + 2 + n_metric, dtype=net.dtype)
+            # [gradient, loss share, non-finite flag, stop request, metric sums]
+            self._buf = np.zeros(n + 3 + n_metric, dtype=net.dtype)
             self._buf_grad, self._buf_tail = self._buf[:n], self._buf[n:]
         if not self._classify:
             total = X.shape[0] if w is None else float(w.sum(dtype=np.float64))
@@ -206,17 +207,21 @@ class TrainLoop:
             out = net.forward(xb, training=True)
             value, g = self.loss._compute(out, yb, wb, True)
             if self._classify:
-                tail[2] = fitdata.correct(out, yb, wb)
+                tail[3] = fitdata.correct(out, yb, wb)
             else:
-                tail[2:] = fitdata.squared_errors(out, yb, wb)
+                tail[3:] = fitdata.squared_errors(out, yb, wb)
             net.backward(g, input_grad=False)
             np.multiply(net.flat_gradients, share, out=self._buf_grad)
             tail[0] = value * share
             tail[1] = 0.0 if math.isfinite(value) else 1.0
+        # a stop request (Ctrl-C, SIGTERM) rides along, so every rank stops at this same step
+        tail[2] = 1.0 if comm.stop_requested else 0.0
         comm.allreduce_(buf)
+        if tail[2] > 0:
+            raise KeyboardInterrupt
         value = float(tail[0])
         if tail[1] > 0 or not math.isfinite(value):
             self._diverged("training loss", value, epoch)
         np.copyto(net.flat_gradients, self._buf_grad)
-        metric = float(tail[2]) if self._classify else tail[2:].astype(np.float64)
+        metric = float(tail[3]) if self._classify else tail[3:].astype(np.float64)
         return value, batch_w, metric
