@@ -31,8 +31,12 @@ class _Signals:
     """Turn SIGTERM into KeyboardInterrupt (the trainer stops at a step boundary on it) and
     remember which signal arrived, for the exit code."""
 
-    def __init__(self):
+    def __init__(self, comm=None):
         self.received = None
+        # with several ranks the request travels in the next step's allreduce instead, so
+        # that every rank stops at the same step (an exception here would stop this rank
+        # alone and leave the others waiting for it)
+        self.comm = comm if comm is not None and comm.size > 1 else None
 
     def __enter__(self):
         self._old = {}
@@ -46,6 +50,9 @@ class _Signals:
     def _handle(self, signum, frame):
         if self.received is None:
             self.received = signum
+            if self.comm is not None:
+                self.comm.request_stop()
+                return
             raise KeyboardInterrupt
         # a second signal while writing the checkpoint: ignore it, the write is short
 
@@ -96,7 +103,7 @@ def run(args) -> int:
             print(f"run folder: {folder}")
 
     try:
-        with _Signals() as signals:
+        with _Signals(comm) as signals:
             metrics = run_training(config, out, resume=bool(args.resume), force=args.force,
                                    progress=not quiet and sys.stderr.isatty(), log=log,
                                    on_start=started, comm=comm)
@@ -108,10 +115,12 @@ def run(args) -> int:
             if comm.rank != 0 and isinstance(exc, DivergenceError):
                 return EXIT_FAILED  # every rank diverged at the same step; rank 0 says so
         raise
-    if metrics["stopped_because"] == "interrupted" and comm is not None and comm.size > 1:
-        comm.mark_failed(EXIT_SIGINT)  # ranks may stop at different steps: no one may hang
+    interrupted = metrics["stopped_because"] == "interrupted"
+    code = EXIT_SIGTERM if signals.received == signal.SIGTERM else EXIT_SIGINT
+    if interrupted and comm is not None and comm.size > 1:
+        comm.mark_failed(code)  # should a rank not have stopped with this one: no hang
     if comm is not None and comm.rank != 0:
-        return EXIT_SIGINT if metrics["stopped_because"] == "interrupted" else EXIT_OK
+        return code if interrupted else EXIT_OK
     folder = metrics["out"]
     if metrics["stopped_because"] == "interrupted":
         print(f"interrupted at epoch {metrics['epochs']}, step {metrics['steps']}; checkpoint "
