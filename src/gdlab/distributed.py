@@ -38,6 +38,12 @@ class Communicator:
 
     rank: int = 0
     size: int = 1
+    #: set by :meth:`request_stop`; the training loop sends it along with the step's gradient
+    stop_requested: bool = False
+
+    def request_stop(self) -> None:
+        """Ask every rank to stop at the next step (safe to call from a signal handler)."""
+        self.stop_requested = True
 
     @property
     def is_root(self) -> bool:

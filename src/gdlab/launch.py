@@ -13,6 +13,7 @@ the launcher and runs distributed without ``--workers`` (see docs/distributed.md
 from __future__ import annotations
 
 import os
+import signal
 import subprocess
 import sys
 from pathlib import Path
@@ -72,8 +73,20 @@ def launch(args, workers: int, *, mpiexec: str | None = None, env=None,
     for key, value in MPICH_WAIT_SETTINGS.items():
         environment.setdefault(key, value)
     process = subprocess.Popen(command, env=environment)
-    while True:
+    # SIGTERM to this process (a batch system, `kill`) goes to mpiexec, which passes it to the
+    # ranks; they stop at the same step and write a checkpoint. Dying alone would orphan them.
+    forwarded = {}
+    for sig in (signal.SIGTERM, signal.SIGHUP):
         try:
-            return process.wait()
-        except KeyboardInterrupt:
-            continue  # the ranks got the signal too; they write a checkpoint and stop
+            forwarded[sig] = signal.signal(sig, lambda signum, frame: process.send_signal(signum))
+        except ValueError:  # not the main thread
+            pass
+    try:
+        while True:
+            try:
+                return process.wait()
+            except KeyboardInterrupt:
+                continue  # Ctrl-C reached mpiexec too; it passes it on to the ranks
+    finally:
+        for sig, old in forwarded.items():
+            signal.signal(sig, old)
