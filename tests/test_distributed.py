@@ -119,6 +119,12 @@ class _StopOnRank1(Callback):
         return self.rank == 1 and logs["epoch"] == 2
 
 
+class _RequestStopOnRank1(Callback):
+    def on_step_end(self, trainer, logs):
+        if trainer.comm.rank == 1 and logs["step"] == 6:
+            trainer.comm.request_stop()
+
+
 def _rank_main(out):
     """What each rank of the mpiexec run does (this file run as a script)."""
     from mpi4py import MPI
@@ -151,6 +157,11 @@ def _rank_main(out):
     result = Trainer(net, CrossEntropyLoss(), SGD([net.flat_parameters], lr=0.1), batch_size=10,
                      epochs=5, tol=None, comm=comm, callbacks=[_StopOnRank1(comm.rank)]).fit(X, y)
     facts["callback_stop"] = [result.epochs, result.stopped_because]
+    # a stop request on rank 1 (what Ctrl-C does) travels with the next step's gradient
+    net = mlp(5, [8], 3, dtype="float64", seed=1)
+    result = Trainer(net, CrossEntropyLoss(), SGD([net.flat_parameters], lr=0.1), batch_size=10,
+                     epochs=5, tol=None, comm=comm, callbacks=[_RequestStopOnRank1()]).fit(X, y)
+    facts["request_stop"] = [result.steps, result.stopped_because]
     np.savez(Path(out) / f"rank{comm.rank}.npz", **arrays)
     (Path(out) / f"rank{comm.rank}.json").write_text(json.dumps(facts))
 
@@ -251,6 +262,11 @@ def test_nan_on_one_rank_stops_every_rank(ranks):
 @pytest.mark.mpi
 def test_a_stop_on_one_rank_stops_every_rank(ranks):
     assert [f["callback_stop"] for f, _ in ranks] == [[2, "callback"], [2, "callback"]]
+
+
+@pytest.mark.mpi
+def test_a_stop_request_on_one_rank_stops_every_rank_at_the_same_step(ranks):
+    assert [f["request_stop"] for f, _ in ranks] == [[6, "interrupted"], [6, "interrupted"]]
 
 
 # ---- the CLI under mpiexec ---------------------------------------------------------------------
