@@ -466,3 +466,30 @@ def test_python_dash_m_and_console_script_agree(tmp_path):
     proc = subprocess.run([str(script), "--version"], capture_output=True, text=True,
                           timeout=60, env={**os.environ})
     assert proc.returncode == 0 and proc.stdout.strip() == f"gdlab {gdlab.__version__}"
+
+
+def _write_idx_gz(path, array):
+    import gzip
+
+    header = bytes([0, 0, 0x08, array.ndim]) + b"".join(
+        int(d).to_bytes(4, "big") for d in array.shape)
+    with gzip.open(path, "wb") as fh:
+        fh.write(header + array.astype(np.uint8).tobytes())
+
+
+def test_train_mnist_from_idx_files_in_data_dir(tmp_path):
+    rng = np.random.default_rng(0)
+    folder = tmp_path / "idx"
+    folder.mkdir()
+    for prefix, n in (("train", 150), ("t10k", 50)):
+        labels = np.arange(n) % 10
+        images = rng.integers(0, 40, size=(n, 6, 6))
+        images[np.arange(n), labels % 6, labels // 6] = 255  # one bright pixel per class
+        _write_idx_gz(folder / f"{prefix}-images-idx3-ubyte.gz", images)
+        _write_idx_gz(folder / f"{prefix}-labels-idx1-ubyte.gz", labels)
+    out = tmp_path / "m"
+    gdlab_run("train", "--dataset", "mnist", "--data-dir", folder, "--epochs", "3",
+              "--layers", "8", "--quiet", "--out", out, cwd=tmp_path, check_rc=0)
+    m = json.loads((out / "metrics.json").read_text())
+    assert m["dataset"] == "mnist" and m["task"] == "classification"
+    assert m["n_train"] + m["n_val"] + m["n_test"] == 200

@@ -207,15 +207,19 @@ def plot_landscape(function, paths: dict, *, title: str | None = None, bounds=No
     """
     fig, ax = _figure(figsize=(6.4, 5.2))
     (x0, x1), (y0, y1) = bounds or function.bounds
-    # widen the box so that every path stays visible, a little beyond the function's own box
+    # widen the box so that the paths stay visible, but by half its size at most: a path
+    # that runs away leaves the picture rather than shrinking everything else to a dot
     pts = [np.asarray(p, dtype=float) for p in paths.values() if len(p)]
     if pts:
         allp = np.concatenate(pts)
         allp = allp[np.all(np.isfinite(allp), axis=1)]
         if allp.size:
-            pad_x, pad_y = 0.05 * (x1 - x0), 0.05 * (y1 - y0)
-            x0, x1 = min(x0, allp[:, 0].min() - pad_x), max(x1, allp[:, 0].max() + pad_x)
-            y0, y1 = min(y0, allp[:, 1].min() - pad_y), max(y1, allp[:, 1].max() + pad_y)
+            w, h = x1 - x0, y1 - y0
+            pad_x, pad_y = 0.05 * w, 0.05 * h
+            x0 = max(min(x0, allp[:, 0].min() - pad_x), x0 - w / 2)
+            x1 = min(max(x1, allp[:, 0].max() + pad_x), x1 + w / 2)
+            y0 = max(min(y0, allp[:, 1].min() - pad_y), y0 - h / 2)
+            y1 = min(max(y1, allp[:, 1].max() + pad_y), y1 + h / 2)
     gx, gy = np.meshgrid(np.linspace(x0, x1, 300), np.linspace(y0, y1, 300))
     with np.errstate(all="ignore"):
         Z = np.asarray(function.f(np.stack([gx, gy], axis=-1)), dtype=float)

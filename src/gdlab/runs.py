@@ -311,7 +311,8 @@ def clear_folder(out: Path) -> None:
 
 
 def run_training(config: dict, out=None, *, resume: bool = False, force: bool = False,
-                 progress: bool = False, comm=None, log=print, on_start=None) -> dict:
+                 progress: bool = False, comm=None, log=print, on_start=None,
+                 callbacks=()) -> dict:
     """Train as ``gdlab train`` does and write the run folder; return the metrics dict.
 
     ``out``: the run folder (default: a fresh one under ``runs/``). ``resume=True`` continues
@@ -320,7 +321,8 @@ def run_training(config: dict, out=None, *, resume: bool = False, force: bool = 
     the beginning and a finished run only has its outputs rewritten. ``comm``: a
     :class:`gdlab.distributed.Communicator` for data-parallel training (only rank 0 writes).
     ``log`` receives the lines to print (``None``: silent); ``on_start(out)`` is called once
-    the folder and ``config.json`` exist.
+    the folder and ``config.json`` exist. ``callbacks`` go to the trainer (after the one
+    that keeps the state of the last whole epoch for an interrupt).
 
     Raises ValueError/TypeError for bad configurations and data, and
     :class:`gdlab.errors.DivergenceError` (with the epoch, step and a hint) if training
@@ -377,7 +379,7 @@ def run_training(config: dict, out=None, *, resume: bool = False, force: bool = 
     # built (and so validated) before anything is written into the folder
     trainer = build_trainer(config, data, progress=progress, comm=comm,
                             checkpoint_path=checkpoint,  # the trainer writes on rank 0 only
-                            callbacks=(snapshot,))
+                            callbacks=(snapshot, *callbacks))
     check_batch_size(config["batch_size"], len(data.X_train))
     if root:
         if not resume:
