@@ -9,6 +9,7 @@ the learning-rate modes, the stopping rule and the validation split against the 
 import pickle
 import warnings
 
+import joblib
 import numpy as np
 import pytest
 from sklearn import datasets
@@ -118,6 +119,42 @@ def test_classifier_follows_sklearn_trajectory(params):
         assert g.best_loss_ == pytest.approx(s.best_loss_, rel=1e-9)
 
 
+def test_warm_start_and_partial_fit_follow_sklearn():
+    X, y = _diabetes()
+    params = dict(_DET, solver="sgd", learning_rate_init=0.01, max_iter=4)
+    g, s = GDRegressor(**params), MLPRegressor(**params)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", ConvergenceWarning)
+        for est in (g, s):
+            est.fit(X, y)
+            est.set_params(warm_start=True, max_iter=3)
+            est.fit(X, y)  # continues from the weights, with a fresh optimizer
+            est.partial_fit(X, y)  # continues with that optimizer's momentum
+    assert _max_diff(g, s) < 1e-9
+    np.testing.assert_allclose(g.loss_curve_, s.loss_curve_, rtol=1e-9)
+    assert g.n_iter_ == s.n_iter_ == 1 and g.t_ == s.t_ == 8 * len(X)
+
+
+def test_verbose_prints_sklearns_lines(capsys):
+    X, y = _iris()
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", ConvergenceWarning)
+        GDClassifier(max_iter=2, verbose=True, early_stopping=True, random_state=0).fit(X, y)
+    out = capsys.readouterr().out.splitlines()
+    assert out[0].startswith("Iteration 1, loss = ") and out[1].startswith("Validation score: ")
+    assert len(out) == 4
+
+
+def test_feature_names_in():
+    pd = pytest.importorskip("pandas")
+    X, y = _iris()
+    frame = pd.DataFrame(X, columns=["a", "b", "c", "d"])
+    est = GDClassifier(solver="lbfgs", max_iter=5, random_state=0).fit(frame, y)
+    assert list(est.feature_names_in_) == ["a", "b", "c", "d"] and est.n_features_in_ == 4
+    with pytest.raises(ValueError, match="feature names"):
+        est.predict(frame.rename(columns={"a": "z"}))
+
+
 @pytest.mark.parametrize("target", ["binary", "multiclass", "multilabel"])
 @pytest.mark.parametrize("activation", ["relu", "logistic"])
 def test_lbfgs_classifier_equals_sklearn(target, activation):
@@ -202,7 +239,7 @@ def test_scores_match_sklearn_on_bundled_datasets(name):
 
 # ---- the scikit-learn API ---------------------------------------------------------------------
 
-def test_pickle_round_trip_keeps_predictions_and_optimizer_state():
+def test_pickle_round_trip_keeps_predictions_and_optimizer_state(tmp_path):
     X, y = _iris()
     a = GDClassifier(hidden_layer_sizes=(8,), max_iter=5, random_state=0, shuffle=False)
     with warnings.catch_warnings():
@@ -210,6 +247,9 @@ def test_pickle_round_trip_keeps_predictions_and_optimizer_state():
         a.fit(X, y)
     b = pickle.loads(pickle.dumps(a))
     np.testing.assert_array_equal(a.predict_proba(X), b.predict_proba(X))
+    path = tmp_path / "model.joblib"
+    joblib.dump(a, path)
+    np.testing.assert_array_equal(a.predict_proba(X), joblib.load(path).predict_proba(X))
     # the restored Adam moments continue exactly where the original's would
     a.partial_fit(X, y)
     b.partial_fit(X, y)
@@ -233,6 +273,23 @@ def test_coefs_are_the_network_weights():
     est.coefs_ = [np.zeros_like(W) for W in est.coefs_]
     est.intercepts_ = [np.zeros_like(b) for b in est.intercepts_]
     np.testing.assert_allclose(est.predict_proba(X), np.full((len(X), 3), 1 / 3))
+
+
+def test_weight_init():
+    X, y = _iris()
+    params = dict(hidden_layer_sizes=(6,), solver="lbfgs", max_iter=20, random_state=0)
+    # all-zero weights keep every hidden unit identical: the init is really the network's
+    same = GDClassifier(weight_init="zeros", **params).fit(X, y)
+    np.testing.assert_allclose(same.coefs_[0], same.coefs_[0][:, :1].repeat(6, axis=1))
+    he = GDClassifier(weight_init="kaiming_uniform", max_iter=1, random_state=0)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", ConvergenceWarning)
+        he.fit(X, y)
+    default = GDClassifier(max_iter=1, random_state=0)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", ConvergenceWarning)
+        default.fit(X, y)
+    assert _max_diff(he, default) > 0.05
 
 
 def test_per_layer_activations_as_one_name():
