@@ -34,8 +34,12 @@ _NAMES = {
     "CheckpointError": "errors",
     # optimisation of plain functions
     "minimize": "functions",
+    "make_optimizer": "optim",
+    "make_schedule": "schedules",
+    "load_dataset": "data",
     # training
     "fit": "training",
+    "Trainer": "training",
     "History": "training",
     "FitResult": "training",
     "Callback": "training",
@@ -49,7 +53,7 @@ _NAMES = {
 _SUBMODULES = {
     "layers", "losses", "init", "network", "optim", "schedules", "training", "checkpoint",
     "data", "functions", "distributed", "estimators", "plots", "report", "cli", "gradient_check",
-    "normalization", "errors", "clip",
+    "normalization", "errors", "clip", "idx",
 }
 
 __all__ = sorted(_NAMES) + ["__version__"]
