@@ -95,6 +95,7 @@ def _draw(q_best, kmax, m_best, m_target):
             ax.axhline(m_target, color="0.3", lw=1, linestyle=":", label="target loss")
         ax.set_yscale("log")
         ax.set_xscale("symlog", linthresh=10)
+        ax.set_xlim(left=0)
         finish(ax, title + " (each at its best η)", "step (full-batch updates; log beyond 10)",
                ylabel, fontsize=7)
     return fig

@@ -74,6 +74,7 @@ def _draw(runs):
         ax.plot(np.arange(1, len(loss) + 1), loss, marker="o" if i == 0 else "x", markersize=7,
                 label=f"{r['workers']} worker{'s' if r['workers'] > 1 else ''}", **line(i))
     ax.set_yscale("log")
+    ax.set_xticks(np.arange(1, len(runs[0]["loss"]) + 1, max(1, len(runs[0]["loss"]) // 10)))
     finish(ax, "Training loss: 1 vs 2 workers", "epoch", "training loss (cross-entropy, log)")
     ax = axes[0, 1]
     labels = [f"{r['workers']} worker{'s' if r['workers'] > 1 else ''}" for r in runs]

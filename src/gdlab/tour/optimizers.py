@@ -73,17 +73,18 @@ def _draw(curves, summary, epochs, target):
     vals = [summary[o]["seconds_to_target"] for o in names]
     finite = [v for v in vals if math.isfinite(v)]
     cap = (max(finite) if finite else 1.0) * 1.15
-    ax.barh(y, [v if math.isfinite(v) else cap for v in vals],
-            color=[line(i)["color"] for i in range(len(names))])
-    for yi, o, v in zip(y, names, vals):
+    widths = [v if math.isfinite(v) else cap for v in vals]
+    ax.barh(y, widths, color=[line(i)["color"] for i in range(len(names))],
+            hatch=[None if math.isfinite(v) else "//" for v in vals])
+    for yi, o, v, w in zip(y, names, vals, widths):
         s = summary[o]
         text = (f"test {s['test_accuracy']:.3f}" if math.isfinite(v)
                 else f"not reached; test {s['test_accuracy']:.3f}")
-        ax.text(0, yi, " " + text, va="center", fontsize=7, color="white" if math.isfinite(v)
-                else "black")
+        ax.text(w, yi, " " + text, va="center", fontsize=7, color="black")
+    ax.set_xlim(0, cap * 1.45)
     ax.set_yticks(y, names)
     ax.invert_yaxis()
-    finish(ax, f"Time to {target:.0%} validation accuracy, test accuracy in the bars",
+    finish(ax, f"Time to {target:.0%} validation accuracy (test accuracy beside)",
            "wall-clock time to target (s, median over seeds)", "optimizer", legend=False)
     return fig
 
