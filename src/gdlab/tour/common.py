@@ -85,10 +85,12 @@ def verdict(checks) -> tuple[str, str]:
     passed = [c for c in checks if c.passed]
     failed = [c for c in checks if not c.passed]
     if not failed:
-        return SUPPORTED, "every check holds: " + "; ".join(c.detail for c in passed) + "."
+        return SUPPORTED, f"all {len(checks)} checks hold ({', '.join(c.name for c in passed)})."
     if not passed:
-        return NOT_SUPPORTED, "no check holds: " + "; ".join(c.detail for c in failed) + "."
-    return DEPENDS, ("holds for " + "; ".join(c.detail for c in passed) + " — but not for "
+        return NOT_SUPPORTED, (f"none of the {len(checks)} checks holds: "
+                               + "; ".join(c.detail for c in failed) + ".")
+    return DEPENDS, (f"{len(passed)} of {len(checks)} checks hold ("
+                     + ", ".join(c.name for c in passed) + "); it does not hold where "
                      + "; ".join(c.detail for c in failed) + ".")
 
 

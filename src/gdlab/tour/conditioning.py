@@ -53,8 +53,9 @@ def _tuned(results):
 
 def _faster(best):
     gd = best["sgd"][1]
-    return [o for o in OPTIMIZERS[1:] if best[o][1] * FASTER <= gd
-            or (math.isinf(gd) and math.isfinite(best[o][1]))]
+    # a method that never reached the target is never faster (inf <= inf would say it is)
+    return [o for o in OPTIMIZERS[1:] if math.isfinite(best[o][1])
+            and (math.isinf(gd) or best[o][1] * FASTER <= gd)]
 
 
 def _mlp_problem(quick):

@@ -86,10 +86,10 @@ def run(ctx) -> Section:
                             f"on the {label} function f fell at {m['descent_fraction']:.2%} of the "
                             f"steps (threshold {DESCENT_FRACTION:.0%})"))
         checks.append(Check(f"{label}: along -grad", m["cos_mean"] >= ALIGNED,
-                            f"the mean cosine between step and −∇f is {m['cos_mean']:.6f} "
+                            f"on {label} the mean cosine between step and −∇f is {m['cos_mean']:.6f} "
                             f"(threshold {ALIGNED})"))
         checks.append(Check(f"{label}: reaches the minimum", m["distance"] <= NEAR,
-                            f"it ended {m['distance']:.3g} from the minimiser after {m['steps']} "
+                            f"on {label} it ended {m['distance']:.3g} from the minimiser after {m['steps']} "
                             f"steps (threshold {NEAR})"))
     fig = figure("01-update-rule", "Gradient descent paths over the contours; the arrows show "
                  "the negative gradient at points of the path.", lambda: _draw(runs))
