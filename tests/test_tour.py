@@ -73,6 +73,16 @@ def test_optimizers_decide_treats_never_as_slowest():
     assert [c.passed for c in decide(e, 0.95)] == [True, False, True, False]
 
 
+def test_conditioning_never_reaching_the_target_is_not_faster():
+    from gdlab.tour.conditioning import OPTIMIZERS, _faster
+
+    best = {o: (0.1, math.inf, []) for o in OPTIMIZERS}
+    best["adam"] = (0.1, 50, [])
+    assert _faster(best) == ["adam"]
+    best["sgd"] = (0.1, 80, [])      # 50 is not at most half of 80
+    assert _faster(best) == []
+
+
 def test_run_tour_rejects_unknown_experiments(tmp_path):
     with pytest.raises(ValueError, match="unknown tour experiments"):
         run_tour(tmp_path, quick=True, progress=False, only=["nope"])
