@@ -6,6 +6,12 @@ of its parameters into the views it was bound to. It never recomputes the forwar
 
 Parameters do not live in the layers: :class:`gdlab.Sequential` owns one flat parameter
 buffer and one flat gradient buffer and hands each layer views into them (``bind``).
+
+Work arrays: in training mode a layer writes its output (and in backward its input gradient)
+into arrays it owns and reuses at the next step of the same batch size, so a training step
+allocates nothing but time goes to the matrix products. Such an output is valid until the
+layer's next training-mode forward; evaluation mode (``training=False``, what ``predict``
+uses) always returns fresh arrays.
 """
 
 from __future__ import annotations
@@ -47,6 +53,24 @@ class Layer:
 
     def backward(self, grad: np.ndarray, need_input_grad: bool = True) -> np.ndarray | None:
         raise NotImplementedError
+
+    def _work(self, name: str, n: int, cols: int, dtype) -> np.ndarray:
+        """An ``(n, cols)`` work array owned by the layer, kept and reused between steps
+        (under the attribute ``"_work_" + name``).
+
+        It holds as many rows as the largest batch seen and returns a view of its first ``n``
+        rows (contiguous), so the short last batch of an epoch allocates nothing either.
+        """
+        key = "_work_" + name
+        buf = self.__dict__.get(key)
+        if buf is None or buf.shape[0] < n or buf.shape[1] != cols or buf.dtype != dtype:
+            buf = np.empty((n, cols), dtype=dtype)
+            setattr(self, key, buf)
+        return buf[:n]
+
+    def __getstate__(self):
+        # work arrays are scratch: copies and pickles leave them behind
+        return {k: v for k, v in self.__dict__.items() if not k.startswith("_work_")}
 
     def __repr__(self):
         return f"{type(self).__name__}()"
@@ -93,7 +117,10 @@ class Dense(Layer):
 
     def forward(self, X, training=True):
         self._X = X
-        Y = X @ self.W
+        if training:
+            Y = np.matmul(X, self.W, out=self._work("Y", X.shape[0], self.out_features, X.dtype))
+        else:
+            Y = X @ self.W
         if self.bias:
             Y += self.b
         return Y
@@ -101,9 +128,15 @@ class Dense(Layer):
     def backward(self, grad, need_input_grad=True):
         np.matmul(self._X.T, grad, out=self.dW)
         if self.bias:
-            np.sum(grad, axis=0, out=self.db)
+            # the column sums as a matrix-vector product: BLAS beats a NumPy reduction over axis 0
+            n = grad.shape[0]
+            ones = self.__dict__.get("_work_ones")
+            if ones is None or ones.shape[0] != n or ones.dtype != grad.dtype:
+                ones = self._work_ones = np.ones(n, dtype=grad.dtype)
+            np.matmul(ones, grad, out=self.db)
         if need_input_grad:
-            return grad @ self.W.T
+            return np.matmul(grad, self.W.T,
+                             out=self._work("dX", grad.shape[0], self.in_features, grad.dtype))
         return None
 
     def __repr__(self):
@@ -163,11 +196,14 @@ class ReLU(Activation):
     name = "relu"
 
     def forward(self, X, training=True):
-        self._out = np.maximum(X, 0)
+        out = self._work("out", X.shape[0], X.shape[1], X.dtype) if training else None
+        self._out = np.maximum(X, 0, out=out)
         return self._out
 
     def backward(self, grad, need_input_grad=True):
-        return grad * (self._out > 0)
+        out = self._out
+        return np.multiply(grad, out > 0, out=self._work("dX", out.shape[0], out.shape[1],
+                                                          grad.dtype))
 
 
 class LeakyReLU(Activation):

@@ -161,6 +161,10 @@ class Sequential:
 
         ``training`` defaults to the network's mode (``train()``/``eval()``). ``X`` is converted
         to the network's dtype if needed (a copy); the training loop converts once up front.
+
+        In training mode the layers write into work arrays they own and reuse (no allocation
+        per step): the returned array is valid until the next training-mode ``forward`` of this
+        network; copy it to keep it longer. In evaluation mode (``predict``) it is a fresh array.
         """
         X = self.check_input(X)
         mode = self.training if training is None else bool(training)

@@ -1,0 +1,51 @@
+"""Runs one rival of one benchmark in a fresh process and prints its result as one JSON line.
+
+    python benchmarks/_worker.py <module> <rival> --threads N [--repeats R] [--quick] [--memory]
+
+A fresh process per rival keeps them from sharing warm caches, thread pools or allocator
+state, and lets ``gdlab-numpy`` run as the plain NumPy install does: numba cannot be imported.
+"""
+
+from __future__ import annotations
+
+import argparse
+import importlib
+import json
+import os
+import sys
+
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+
+
+def main(argv=None):
+    p = argparse.ArgumentParser()
+    p.add_argument("module")
+    p.add_argument("rival")
+    p.add_argument("--threads", type=int, default=1)
+    p.add_argument("--repeats", type=int, default=3)
+    p.add_argument("--seeds", type=int, default=5)
+    p.add_argument("--quick", action="store_true")
+    p.add_argument("--memory", action="store_true")
+    args = p.parse_args(argv)
+    if args.rival.endswith("-numpy"):
+        sys.modules["numba"] = None  # "import numba" now raises ImportError: the NumPy-only path
+    import _common  # noqa: F401  (puts src/ on the path)
+
+    if args.rival.startswith("torch"):
+        import torch  # before the thread limit, so that it applies to torch too
+
+        torch.set_num_threads(args.threads)
+    from _common import threads
+
+    module = importlib.import_module(args.module)
+    with threads(args.threads):
+        result = module.measure(args.rival, args)
+    if args.rival.endswith("-numpy"):
+        result["numba_loaded"] = sys.modules.get("numba") is not None
+    else:
+        result["numba_loaded"] = "numba" in sys.modules and sys.modules["numba"] is not None
+    print(json.dumps(result))
+
+
+if __name__ == "__main__":
+    main()
