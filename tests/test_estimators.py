@@ -292,6 +292,17 @@ def test_weight_init():
     assert _max_diff(he, default) > 0.05
 
 
+def test_predictions_on_many_rows_are_chunked_exactly():
+    rng = np.random.default_rng(0)
+    X = rng.normal(size=(9000, 3))
+    y = X @ np.array([1.0, -1.0, 2.0])
+    est = GDRegressor(hidden_layer_sizes=(5,), solver="lbfgs", max_iter=5, random_state=0)
+    est.fit(X[:500], y[:500])
+    (W1, W2), (b1, b2) = est.coefs_, est.intercepts_
+    expected = np.maximum(X @ W1 + b1, 0) @ W2 + b2
+    np.testing.assert_allclose(est.predict(X), expected.ravel(), rtol=1e-12, atol=1e-12)
+
+
 def test_per_layer_activations_as_one_name():
     X, y = _iris()
     params = dict(hidden_layer_sizes=(6, 5), solver="lbfgs", max_iter=10, random_state=0)

@@ -229,7 +229,7 @@ class _GDBase(BaseEstimator):
                           dtype=(np.float64, np.float32), reset=False)
         if hasattr(X, "toarray"):
             X = X.toarray()
-        return self._net.predict(X.astype(self._net.dtype, copy=False))
+        return P.predict_chunked(self._net, X.astype(self._net.dtype, copy=False))
 
     def _check_stochastic(self):
         if self.solver == "lbfgs":

@@ -98,6 +98,17 @@ def dense_layers(net):
     return [layer for layer in net.layers if isinstance(layer, Dense)]
 
 
+def predict_chunked(net, X, chunk=8192):
+    """The network's output in evaluation mode, ``chunk`` rows at a time, so that predicting
+    on many samples does not hold every layer's activations for all of them at once."""
+    if X.shape[0] <= chunk:
+        return net.predict(X)
+    out = np.empty((X.shape[0], net.n_outputs), dtype=net.dtype)
+    for start in range(0, X.shape[0], chunk):
+        out[start:start + chunk] = net.predict(X[start:start + chunk])
+    return out
+
+
 def optimizer_spec(est):
     """(gdlab optimizer name, keyword arguments) for the estimator's solver."""
     solver = est.solver
@@ -246,7 +257,7 @@ class SklearnStopping:
     def _validate(self, net):
         est = self.est
         X_val, target, sw, loss = self.validation
-        out = net.predict(X_val)
+        out = predict_chunked(net, X_val)
         finite = bool(np.isfinite(out).all())
         val_loss = loss._compute(out, target, sw, need_grad=False)[0] if finite else np.nan
         est.validation_loss_curve_.append(float(val_loss))
