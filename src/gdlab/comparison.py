@@ -7,6 +7,10 @@ learning rate differ. The tolerance rule is off: every run trains for ``epochs``
 unless it diverges. A diverged run is recorded (``status == "diverged"``, its curve stops
 where it diverged), never a crash.
 
+"Final loss" is the training loss of the final parameters over the whole training set (as
+``gdlab train`` reports it); "epochs/seconds to target" is the first epoch whose recorded
+training loss (the mean of its batch losses) is at or below the target.
+
 Outputs: ``results.csv`` (one row per configuration and seed), ``summary.csv`` (one row per
 configuration), ``curves.csv`` (one row per run and epoch), ``loss_vs_epoch.png``,
 ``loss_vs_time.png``, ``val_metric_vs_epoch.png``, ``report.html`` (self-contained) and

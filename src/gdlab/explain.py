@@ -120,8 +120,9 @@ def worked_step(hidden=(3,), activation="sigmoid", lr=0.5, seed=0, X=None, y=Non
     # forward, one layer at a time, keeping each layer's input and output
     dense, acts, order = [], [], []
     a = X
+    # layers may reuse their work arrays in training mode: keep copies of what they return
     for layer in net.layers:
-        out = layer.forward(a, True)
+        out = layer.forward(a, True).copy()
         if isinstance(layer, Dense):
             dense.append(DenseTrace(len(dense) + 1, a, layer.W.copy(), layer.b.copy(), out))
             order.append(dense[-1])
@@ -131,8 +132,9 @@ def worked_step(hidden=(3,), activation="sigmoid", lr=0.5, seed=0, X=None, y=Non
             order.append(acts[-1])
         a = out
     logits = a
-    probs = Softmax().forward(logits.copy())
+    probs = Softmax().forward(logits.copy()).copy()
     loss_before, grad = loss.value_and_grad(logits, y)
+    grad = grad.copy()
     sample_losses = np.array([loss(logits[i:i + 1], y[i:i + 1]) for i in range(len(y))])
 
     # backward, one layer at a time, from the loss down
@@ -142,13 +144,14 @@ def worked_step(hidden=(3,), activation="sigmoid", lr=0.5, seed=0, X=None, y=Non
             trace.delta = g
             first = trace.index == 1
             g = layer.backward(g, need_input_grad=not first)
+            g = None if g is None else g.copy()
             trace.dW, trace.db, trace.grad_in = layer.dW.copy(), layer.db.copy(), g
         else:
             trace.grad_out = g
-            g = layer.backward(g)
+            g = layer.backward(g).copy()
             trace.grad_in = g
             # f'(z) from the layer's own backward: the gradient it passes for dL/da = 1
-            trace.derivative = layer.backward(np.ones_like(trace.a))
+            trace.derivative = layer.backward(np.ones_like(trace.a)).copy()
 
     names = net.parameter_names()
     before = [p.copy() for p in net.parameters()]

@@ -200,10 +200,11 @@ def evaluate(trainer, data: PreparedData, config: dict) -> dict:
                    if name.startswith("W")]
         final += alpha / (2 * len(data.X_train)) * float(sum(np.sum(w * w) for w in weights))
     out["final_loss"] = final
+    if data.task == "classification":
+        out["train_accuracy"] = float(np.mean(np.argmax(train_out, axis=1) == data.y_train))
     pred = net.predict(data.X_test)
     if data.task == "classification":
         out["test_accuracy"] = float(np.mean(np.argmax(pred, axis=1) == data.y_test))
-        out["train_accuracy"] = float(np.mean(np.argmax(train_out, axis=1) == data.y_train))
     else:
         values = pred[:, 0].astype(np.float64) * data.y_scale + data.y_mean
         err = values - data.y_test
