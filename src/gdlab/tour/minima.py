@@ -80,15 +80,22 @@ def _draw(rast, starts, ends, paths, saddle_tracks, rates, escapes):
     for i, (label, _, _) in enumerate(METHODS):
         if label in ("GD", "SGD (noisy)"):
             ax.plot(paths[label][:, 0], paths[label][:, 1], lw=1, color=colour(i), alpha=0.9)
-        e = ends[label]
-        ax.plot(e[:, 0], e[:, 1], marker=markers[i], markersize=3.5, linestyle="none",
-                color=colour(i), alpha=0.6, label=f"{label}: end points")
+        # runs end next to integer points: count them per point, area ~ count, and offset the
+        # four methods around each point so that they do not hide each other
+        cells, counts = np.unique(np.round(ends[label]), axis=0, return_counts=True)
+        dx, dy = (-0.18, -0.18, 0.18, 0.18)[i], (-0.18, 0.18, -0.18, 0.18)[i]
+        ax.scatter(cells[:, 0] + dx, cells[:, 1] + dy, s=6 + 600 * counts / len(ends[label]),
+                   marker=markers[i], color=colour(i), alpha=0.8, linewidths=0,
+                   label=f"{label}: where runs end")
     ax.plot(0, 0, marker="*", markersize=14, color="black", linestyle="none",
             label="global minimum")
     ax.set_xlim(g[0], g[-1])
     ax.set_ylim(g[0], g[-1])
     finish(ax, f"Rastrigin (A = {RASTRIGIN_A:g}): where the runs end", "x (no unit)",
            "y (no unit)", fontsize=7, loc="upper center", bbox_to_anchor=(0.5, -0.13), ncol=2)
+    for handle in ax.get_legend().legend_handles:   # one marker size in the legend
+        if hasattr(handle, "set_sizes"):
+            handle.set_sizes([30])
     ax = axes[0, 1]
     x = np.arange(len(METHODS))
     ax.bar(x - 0.2, [100 * rates[m[0]] for m in METHODS], width=0.4, color=colour(0),
@@ -137,9 +144,10 @@ def run(ctx) -> Section:
     checks = decide(rates, escapes)
     rows = [[label, f"{100 * rates[label]:.1f}%", fmt(mean_f[label]),
              f"{100 * escapes[label]:.1f}%", fmt(med_steps[label])] for label, _, _ in METHODS]
-    fig = figure("04-minima-saddles", "Left: end points from every start on Rastrigin (one "
-                 "path of GD and of noisy SGD drawn). Middle: success rates. Right: how fast "
-                 "each method leaves the saddle.",
+    fig = figure("04-minima-saddles", "Left: where the runs from all starts end on Rastrigin "
+                 "(marker area ∝ number of runs ending at that minimum; the four methods are "
+                 "offset around each minimum; one path each of GD and noisy SGD drawn). Middle: "
+                 "success rates. Right: how fast each method leaves the saddle.",
                  lambda: _draw(rast, r_starts, ends, paths, tracks, rates, escapes))
     ctx.finish()
     return Section(
