@@ -239,9 +239,11 @@ def test_scores_match_sklearn_on_bundled_datasets(name):
 
 # ---- the scikit-learn API ---------------------------------------------------------------------
 
-def test_pickle_round_trip_keeps_predictions_and_optimizer_state(tmp_path):
+@pytest.mark.parametrize("solver", ["adam", "sgd", "adamw", "adadelta"])
+def test_pickle_round_trip_keeps_predictions_and_optimizer_state(tmp_path, solver):
     X, y = _iris()
-    a = GDClassifier(hidden_layer_sizes=(8,), max_iter=5, random_state=0, shuffle=False)
+    a = GDClassifier(hidden_layer_sizes=(8,), max_iter=5, random_state=0, batch_size=50,
+                     solver=solver, weight_decay=0.01)
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", ConvergenceWarning)
         a.fit(X, y)

@@ -118,21 +118,25 @@ class _GDBase(BaseEstimator):
         self._optimizer = self._schedule = None
         self._no_improvement_count = 0
         if self.solver != "lbfgs":
-            self.loss_curve_ = []
-            if self.early_stopping:
-                self.validation_scores_ = []
-                self.validation_loss_curve_ = []
-                self.best_validation_score_ = -np.inf
-                self.best_loss_ = None
-            else:
-                self.best_loss_ = np.inf
-                self.validation_scores_ = None
-                self.validation_loss_curve_ = None
-                self.best_validation_score_ = None
+            self._init_curves()
         if self.weight_init is not None:
             return None
         layer_units = [n_features, *hidden, self.n_outputs_]
         return P.sklearn_initial_weights(layer_units, acts, rs, dtype)
+
+    def _init_curves(self):
+        """The per-epoch records of the stochastic solvers, as MLPClassifier starts them."""
+        self.loss_curve_ = []
+        if self.early_stopping:
+            self.validation_scores_ = []
+            self.validation_loss_curve_ = []
+            self.best_validation_score_ = -np.inf
+            self.best_loss_ = None
+        else:
+            self.best_loss_ = np.inf
+            self.validation_scores_ = None
+            self.validation_loss_curve_ = None
+            self.best_validation_score_ = None
 
     def _build(self, weights, rs):
         """The network (its seed drives weight_init and Dropout), with ``weights`` if given."""
@@ -183,6 +187,9 @@ class _GDBase(BaseEstimator):
         from gdlab.training import Trainer
 
         net = self._net
+        if "loss_curve_" not in self.__dict__ or (
+                self.early_stopping != (self.validation_scores_ is not None)):
+            self._init_curves()  # warm start after lbfgs, or early_stopping switched
         if not incremental or self._optimizer is None:
             name, kwargs = P.optimizer_spec(self)
             self._optimizer = make_optimizer(name, [net.flat_parameters], **kwargs)
@@ -193,15 +200,18 @@ class _GDBase(BaseEstimator):
                 self._schedule = make_schedule(self.lr_schedule, self._optimizer,
                                                horizon=self.max_iter)
         n = X.shape[0]
-        if self.solver == "gd":
+        if self.solver == "gd" or self.batch_size == "auto" and n <= 200:
             batch_size = n
         elif self.batch_size == "auto":
-            batch_size = min(200, n)
+            batch_size = 200
         else:
             if self.batch_size > n:
                 warnings.warn("Got `batch_size` less than 1 or larger than sample size. It is "
                               "going to be clipped", stacklevel=3)
             batch_size = int(np.clip(self.batch_size, 1, n))
+        if batch_size == n:
+            # one batch holds every sample: shuffling would only copy X each epoch
+            batch_size = "full"
         stopper = P.SklearnStopping(self, self._optimizer, n, validation)
         self.n_iter_ = 0
         trainer = Trainer(
@@ -211,9 +221,11 @@ class _GDBase(BaseEstimator):
             task=self._task, callbacks=[stopper, *(self.callbacks or ())],
             seed=int(rs.randint(np.iinfo(np.int32).max)))
         try:
-            trainer.fit(X, target, sample_weight=sw)
+            result = trainer.fit(X, target, sample_weight=sw)
         except DivergenceError as e:
             raise ValueError(_NON_FINITE) from e
+        if result.stopped_because == "interrupted":
+            warnings.warn("Training interrupted by user.", stacklevel=3)
         if self.early_stopping and stopper.best_state is not None:
             net.load_state_dict(stopper.best_state)
         if not incremental and not stopper.stopped and self.n_iter_ == self.max_iter:
