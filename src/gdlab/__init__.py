@@ -37,6 +37,7 @@ _NAMES = {
     "make_optimizer": "optim",
     "make_schedule": "schedules",
     "load_dataset": "data",
+    "run_training": "runs",
     # training
     "fit": "training",
     "Trainer": "training",
@@ -53,7 +54,8 @@ _NAMES = {
 _SUBMODULES = {
     "layers", "losses", "init", "network", "optim", "schedules", "training", "checkpoint",
     "data", "functions", "distributed", "estimators", "plots", "report", "cli", "gradient_check",
-    "normalization", "errors", "clip", "idx",
+    "normalization", "errors", "clip", "idx", "runs", "comparison", "explain", "commands",
+    "optimizer", "launch", "tour",
 }
 
 __all__ = sorted(_NAMES) + ["__version__"]
