@@ -1,6 +1,6 @@
 """One rank of the tour's distributed experiment (run under mpiexec by gdlab.tour.distributed).
 
-    python -m gdlab.tour._dist_worker --out FILE [--quick] --epochs E --batch-size B
+    python -m gdlab.tour._dist_worker --out FILE --epochs E --batch-size B --hidden H --lr LR
 
 Every rank trains the same network on its shard of each global batch; rank 0 writes one JSON
 file: the final parameters, the loss history, the step count, the training time and the time
@@ -22,6 +22,7 @@ def main(argv=None):
     p.add_argument("--epochs", type=int, default=3)
     p.add_argument("--batch-size", type=int, default=64)
     p.add_argument("--lr", type=float, default=0.1)
+    p.add_argument("--hidden", type=int, default=64)
     args = p.parse_args(argv)
 
     from gdlab.data import load_dataset, split, standardize
@@ -45,7 +46,7 @@ def main(argv=None):
     sp = split(ds.X, ds.y, test_size=0.2, task="classification", seed=0)
     _, X, _ = standardize(sp.X_train, sp.X_test, dtype=np.float64)
     y = sp.y_train
-    net = mlp(X.shape[1], [64], 10, activation="relu", dtype="float64", seed=0)
+    net = mlp(X.shape[1], [args.hidden], 10, activation="relu", dtype="float64", seed=0)
     opt = make_optimizer("sgd", [net.flat_parameters], lr=args.lr)
     trainer = Trainer(net, "cross_entropy", opt, batch_size=args.batch_size, epochs=args.epochs,
                       tol=None, seed=0, comm=comm)
