@@ -213,7 +213,7 @@ def _expected(key, m, section):
         return [q[kmax]["sgd"] == inf or q[kmax]["sgd"] >= 3 * q[kmin]["sgd"],
                 faster(q[kmax]) >= 3, faster(mlp) >= 3]
     if key == "optimizers":
-        e = {o: num(v["epochs_to_target"]) for o, v in m["by_optimizer"].items()}
+        e = {o: num(v["steps_to_target"]) for o, v in m["by_optimizer"].items()}
         return [e[o] < inf and (e["sgd"] == inf or e[o] <= 0.8 * e["sgd"])
                 for o in ("momentum", "adagrad", "rmsprop", "adam")]
     if key == "batchnorm":
