@@ -16,6 +16,7 @@ checks the checksum, then reads with ``allow_pickle=False`` and checks format an
 
 from __future__ import annotations
 
+import glob
 import hashlib
 import io
 import json
@@ -134,21 +135,43 @@ def save_checkpoint(path, state: dict, *, config: dict | None = None) -> Path:
     folder = path.parent if str(path.parent) else Path(".")
     if not folder.is_dir():
         raise FileNotFoundError(f"cannot save checkpoint {path}: folder {folder} does not exist")
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=folder)
+    try:
+        fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=folder)
+    except OSError as exc:
+        raise _write_error(exc, path) from exc
     try:
         with os.fdopen(fd, "wb") as f:
             _write(f, data)
             f.flush()
             os.fsync(f.fileno())
         os.replace(tmp, path)
-    except BaseException:
+    except BaseException as exc:
         try:
             os.unlink(tmp)
         except OSError:
             pass
+        if isinstance(exc, OSError):
+            raise _write_error(exc, path) from exc
         raise
     _fsync_folder(folder)
+    _remove_stale_temporaries(folder, path.name)
     return path
+
+
+def _write_error(exc: OSError, path) -> OSError:
+    """The same kind of OSError (disk full, permission...), naming the checkpoint."""
+    reason = exc.strerror or str(exc)
+    return OSError(exc.errno, f"cannot write checkpoint {path} ({reason}); the previous "
+                              "checkpoint there, if any, is unchanged")
+
+
+def _remove_stale_temporaries(folder, name):
+    """Delete the partial files that an earlier save of ``name`` left when it was killed."""
+    for stale in Path(folder).glob(f".{glob.escape(name)}.*.tmp"):
+        try:
+            stale.unlink()
+        except OSError:
+            pass
 
 
 def _fsync_folder(folder):
