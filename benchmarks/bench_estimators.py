@@ -35,14 +35,22 @@ def datasets(quick):
     yield f"synthetic {n}x100", X, y, dict(hidden_layer_sizes=(100,), max_iter=5 if quick else 20)
 
 
-def median_fit(cls, params, X, y, repeats):
-    times, est = [], None
-    for _ in range(repeats):
-        est = cls(**params)
-        t0 = time.perf_counter()
-        est.fit(X, y)
-        times.append(time.perf_counter() - t0)
-    return statistics.median(times), est
+def interleaved_fits(rivals, X, y, repeats):
+    """Median fit seconds of each ``(cls, params)`` rival and its last fitted estimator. The
+    rivals alternate within each repeat (and swap order every repeat) so that a change in the
+    machine's load hits them alike."""
+    times = [[] for _ in rivals]
+    fitted = [None] * len(rivals)
+    for r in range(repeats):
+        order = range(len(rivals)) if r % 2 == 0 else reversed(range(len(rivals)))
+        for i in order:
+            cls, params = rivals[i]
+            est = cls(**params)
+            t0 = time.perf_counter()
+            est.fit(X, y)
+            times[i].append(time.perf_counter() - t0)
+            fitted[i] = est
+    return [statistics.median(t) for t in times], fitted
 
 
 def main(argv=None):
@@ -69,8 +77,8 @@ def main(argv=None):
             params = dict(params, solver="adam", random_state=0, n_iter_no_change=np.inf)
             for dtype in (np.float64, np.float32):
                 a, b = Xtr.astype(dtype), Xte.astype(dtype)
-                t_gd, gd = median_fit(GDClassifier, params, a, ytr, args.repeats)
-                t_sk, sk = median_fit(MLPClassifier, params, a, ytr, args.repeats)
+                (t_gd, t_sk), (gd, sk) = interleaved_fits(
+                    [(GDClassifier, params), (MLPClassifier, params)], a, ytr, args.repeats)
                 assert gd.n_iter_ == sk.n_iter_ == params["max_iter"]
                 rows.append((name, np.dtype(dtype).name, params["max_iter"], t_gd, t_sk,
                              gd.score(b, yte), sk.score(b, yte)))
@@ -78,7 +86,8 @@ def main(argv=None):
     head = ("data", "dtype", "epochs", "GDClassifier s", "MLPClassifier s", "speed-up",
             "acc gdlab", "acc sklearn")
     print(f"fit time, median of {args.repeats}, {args.threads} BLAS thread(s), solver adam, "
-          "hidden (100,), batch 200")
+          f"hidden (100,), batch 200; load average {os.getloadavg()[0]:.1f} on "
+          f"{os.cpu_count()} CPUs")
     print("| " + " | ".join(head) + " |")
     print("|" + "---|" * len(head))
     for name, dt, ep, t_gd, t_sk, acc_gd, acc_sk in rows:
