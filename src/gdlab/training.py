@@ -384,8 +384,27 @@ class Trainer(TrainLoop):
         }
 
     def load_state_dict(self, state: dict) -> None:
-        """Restore a :meth:`state_dict` into this trainer (same network and optimizer kinds)."""
-        if state.get("format") != "gdlab.Trainer":
+        """Restore a :meth:`state_dict` into this trainer (same network and optimizer kinds).
+
+        All or nothing: a state that does not fit this trainer (missing entries, arrays of
+        other shapes, damaged random-generator states) raises ValueError and leaves the
+        trainer as it was.
+        """
+        backup = self.state_dict()
+        try:
+            self._load_state(state)
+        except (KeyError, IndexError, AttributeError, OverflowError, TypeError,
+                ValueError) as exc:
+            self._load_state(backup)
+            if isinstance(exc, KeyError):
+                raise ValueError(f"the saved training state lacks the entry {exc}") from None
+            if isinstance(exc, (TypeError, ValueError)):
+                raise
+            raise ValueError(f"the saved training state is inconsistent "
+                             f"({type(exc).__name__}: {exc})") from None
+
+    def _load_state(self, state: dict) -> None:
+        if not isinstance(state, dict) or state.get("format") != "gdlab.Trainer":
             raise ValueError("not a Trainer state (missing format 'gdlab.Trainer')")
         if (state["schedule"] is None) != (self.schedule is None):
             raise ValueError("the saved state and this trainer disagree on having a schedule")
@@ -400,6 +419,12 @@ class Trainer(TrainLoop):
         self._tracker = None
         self._tracker_state = state["tracker"]
         best = state["best"]
+        if best is not None:
+            shapes = [(np.shape(best["params"]), self.net.flat_parameters.shape)] + [
+                (np.shape(best["buffers"].get(k)), v.shape) for k, v in self.net.buffers().items()]
+            if set(best["buffers"]) != set(self.net.buffers()) or any(a != b for a, b in shapes):
+                raise ValueError("the best weights kept for early stopping do not fit this "
+                                 "network (other shapes)")
         self._best = None if best is None else (
             np.array(best["params"], dtype=self.net.dtype),
             {k: np.array(v, dtype=self.net.dtype) for k, v in best["buffers"].items()})
