@@ -44,6 +44,13 @@ def find_mpiexec() -> str:
         "the ranks yourself with the site's mpiexec or srun")
 
 
+def _usable_cores() -> int:
+    try:
+        return len(os.sched_getaffinity(0))
+    except AttributeError:  # macOS, Windows
+        return os.cpu_count() or 1
+
+
 def under_launcher() -> bool:
     """True in a process started by an MPI launcher with more than one rank."""
     return launcher_size() > 1
@@ -69,6 +76,11 @@ def launch(args, workers: int, *, mpiexec: str | None = None, env=None,
     (same terminal); this process then waits for mpiexec and returns its code.
     """
     command = mpiexec_command(workers, list(args), mpiexec=mpiexec, module=module)
+    cores = _usable_cores()
+    if workers > cores:
+        print(f"gdlab: warning: {workers} ranks on {cores} cores; MPI ranks poll while they "
+              "wait, so oversubscribed ranks slow each other down by orders of magnitude",
+              file=sys.stderr)
     environment = dict(os.environ if env is None else env)
     for key, value in MPICH_WAIT_SETTINGS.items():
         environment.setdefault(key, value)
