@@ -194,7 +194,7 @@ def _expected(key, m, section):
         finals = [b[k]["final_loss_mean"] for k in b]
         small = min(b[k]["final_loss_mean"] for k in ("1", "8", "32"))
         return [cos[0] <= 0.5 and all(x < y for x, y in zip(cos, cos[1:])),
-                b["full"]["ms_per_update"] >= 1.5 * b["1"]["ms_per_update"],
+                b["full"]["us_per_update_timed"] >= 1.5 * b["1"]["us_per_update_timed"],
                 b["full"]["loss_drop_per_update"] > b["1"]["loss_drop_per_update"],
                 2 * small <= b["full"]["final_loss_mean"], max(finals) >= 2 * min(finals)]
     if key == "minima":
