@@ -335,7 +335,9 @@ def test_killed_rank_ends_the_job_and_resume_finishes(tmp_path):
         killed_at = time.monotonic()
         os.kill(pids[1], signal.SIGKILL)
         code = job.wait(timeout=30)  # TimeoutExpired = the job hangs
-        assert time.monotonic() - killed_at < 30
+        elapsed = time.monotonic() - killed_at
+        assert elapsed < 30
+        print(f"the job ended {elapsed:.2f} s after rank 1 was killed")
     finally:
         if job.poll() is None:
             job.kill()
