@@ -130,8 +130,11 @@ def _rank_main(out):
     from mpi4py import MPI
 
     comm = get_communicator(expected_size=2)
+    from threadpoolctl import threadpool_info
+
     facts = {"rank": comm.rank, "size": comm.size, "world": MPI.COMM_WORLD.Get_size(),
-             "pid": os.getpid(), "threads": comm.threads}
+             "pid": os.getpid(), "threads": comm.threads,
+             "blas_threads": max([i["num_threads"] for i in threadpool_info()], default=1)}
     total = np.array([comm.rank + 1.0])
     comm.allreduce_(total)
     facts["sum_of_rank_plus_one"] = float(total[0])
@@ -214,6 +217,35 @@ def test_two_real_ranks(ranks):
     assert all(f["sum_of_rank_plus_one"] == 3.0 for f in facts)  # 1 + 2: both took part
     cores = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count()
     assert all(2 * f["threads"] <= max(cores, 2) for f in facts)
+    assert all(f["blas_threads"] <= f["threads"] for f in facts)
+
+
+@pytest.mark.mpi
+def test_a_launcher_of_another_mpi_is_an_error_not_independent_runs():
+    # Open MPI's variables say 2 processes; mpi4py's MPICH sees a lone process
+    _mpiexec_or_skip()
+    env = dict(os.environ, OMPI_COMM_WORLD_SIZE="2", OMPI_COMM_WORLD_RANK="0")
+    code = "from gdlab.distributed import get_communicator; get_communicator()"
+    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
+                          env=env, timeout=60)
+    assert done.returncode != 0
+    assert "the launcher started 2 processes but MPI sees 1" in done.stderr
+
+
+@pytest.mark.mpi
+@pytest.mark.slow
+def test_an_error_on_one_rank_aborts_instead_of_hanging():
+    mpiexec = _mpiexec_or_skip()
+    code = ("import numpy as np; from gdlab.distributed import get_communicator\n"
+            "comm = get_communicator(expected_size=2)\n"
+            "if comm.rank == 1: raise ValueError('only on rank 1')\n"
+            "comm.allreduce_(np.ones(3))  # rank 0 waits here for a rank that left\n")
+    start = time.monotonic()
+    done = subprocess.run([mpiexec, "-n", "2", sys.executable, "-c", code],
+                          capture_output=True, text=True, timeout=30)
+    assert done.returncode != 0
+    assert "only on rank 1" in done.stderr and "aborting the job" in done.stderr
+    assert time.monotonic() - start < 30
 
 
 EQUIVALENT = [name for name, case in CASES.items() if case.get("bn") != "local"]
