@@ -180,6 +180,7 @@ def test_sigkill_during_each_phase_of_a_checkpoint_write_then_resume(tmp_path, r
     proc = gdlab("train", "--resume", run, "--quiet", cwd=tmp_path)
     assert proc.returncode == 0, proc.stderr
     assert_same_run(run, reference)
+    assert not list(run.glob(".checkpoint.npz.*"))  # the next save removed the partial files
 
 
 def test_sigkill_at_random_moments_then_resume(tmp_path, reference):
