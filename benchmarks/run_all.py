@@ -5,10 +5,11 @@
     python benchmarks/run_all.py --quick         # smaller data, 1 repeat: a smoke test
     python benchmarks/run_all.py --only throughput sgd --markdown benchmarks/RESULTS.md
 
-Each rival of each benchmark runs in its own fresh process (``_worker.py``), one after the
-other, on the same data, in float32, with the same thread count. Times are the best of
-``--repeats`` runs (as ``timeit`` reports: on a shared machine the other runs measure the
-neighbours). The raw results go to ``--json`` (default benchmarks/results.json).
+Each rival of each benchmark runs in its own fresh process (``_worker.py``), on the same data,
+in float32, with the same thread count, in ``--repeats`` rounds (each round runs every rival
+once, so that a busy moment of a shared machine hits them all). Times are the best of the
+rounds, as ``timeit`` reports (the slower runs measure the neighbours); the median is kept in
+the JSON too. The raw results go to ``--json`` (default benchmarks/results.json).
 
 If ``OPENBLAS_CORETYPE`` or ``OPENBLAS_L2_SIZE`` are set they change the BLAS kernels; run
 ``env -u OPENBLAS_CORETYPE -u OPENBLAS_L2_SIZE python benchmarks/run_all.py`` to measure
@@ -21,6 +22,7 @@ import argparse
 import datetime
 import json
 import os
+import statistics
 import subprocess
 import sys
 
@@ -35,9 +37,9 @@ MODULES = {"throughput": "bench_throughput", "sgd": "bench_sgd", "fullbatch": "b
 MEMORY_RIVALS = ("gdlab", "gdlab-numpy", "torch", "sklearn")
 
 
-def worker(module, rival, args, memory=False):
+def worker(module, rival, args, memory=False, repeats=None):
     cmd = [sys.executable, os.path.join(HERE, "_worker.py"), module, rival,
-           "--threads", str(args.threads), "--repeats", str(args.repeats),
+           "--threads", str(args.threads), "--repeats", str(repeats or args.repeats),
            "--seeds", str(args.seeds)]
     if args.quick:
         cmd.append("--quick")
@@ -62,11 +64,33 @@ def run_bench(name, args):
     if not _common.has_numba():
         rivals = tuple(r for r in rivals if r != "gdlab-numpy")
     res = {}
-    for rival in rivals:
-        print(f"  {name}: {rival} ...", file=sys.stderr, flush=True)
-        res[rival] = worker(MODULES[name], rival, args, memory=name == "memory")
+    if name in ("accuracy", "memory"):
+        for rival in rivals:
+            print(f"  {name}: {rival} ...", file=sys.stderr, flush=True)
+            res[rival] = worker(MODULES[name], rival, args, memory=name == "memory")
+    else:
+        # rounds: every rival once per round, so that a busy moment of the machine hits them all
+        rounds = {rival: [] for rival in rivals}
+        for r in range(args.repeats):
+            for rival in rivals:
+                print(f"  {name}: {rival} (round {r + 1}/{args.repeats}) ...", file=sys.stderr,
+                      flush=True)
+                rounds[rival].append(worker(MODULES[name], rival, args, repeats=1))
+        res = {rival: merge(runs) for rival, runs in rounds.items()}
     summarize = summarize_memory if name == "memory" else module.summarize
     return res, summarize({k: v for k, v in res.items() if "error" not in v}, args.threads)
+
+
+def merge(runs):
+    """One result from the rounds of a rival: the best time, the median, every time."""
+    failed = [r for r in runs if "error" in r]
+    if failed:
+        return failed[0]
+    times = [t for r in runs for t in r["times"]]
+    out = dict(runs[-1], times=times, seconds=min(times), median=statistics.median(times))
+    if "steps" in out:
+        out["steps_per_s"] = out["steps"] / out["seconds"]
+    return out
 
 
 def summarize_memory(res, threads):
@@ -74,8 +98,10 @@ def summarize_memory(res, threads):
     mb = {k: v["peak_added_mb"] for k, v in res.items()}
     for rival in MEMORY_RIVALS:
         if rival in mb:
-            rows.append((f"B5 memory fit adds, {rival}", f"{mb[rival]:.1f} MB",
-                         f"process at {res[rival]['rss_before_mb']:.0f} MB before fit"))
+            r = res[rival]
+            rows.append((f"B5 memory first fit adds, {rival}", f"{mb[rival]:.1f} MB",
+                         f"second fit adds {r['warm_peak_added_mb']:.1f} MB; process at "
+                         f"{r['rss_before_mb']:.0f} MB before fit"))
     for name in ("gdlab", "gdlab-numpy"):
         if name not in mb:
             continue

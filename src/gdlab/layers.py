@@ -135,8 +135,12 @@ class Dense(Layer):
                 ones = self._work_ones = np.ones(n, dtype=grad.dtype)
             np.matmul(ones, grad, out=self.db)
         if need_input_grad:
-            return np.matmul(grad, self.W.T,
-                             out=self._work("dX", grad.shape[0], self.in_features, grad.dtype))
+            dX = self._work("dX", grad.shape[0], self.in_features, grad.dtype)
+            if self.out_features == 1:
+                # an outer product: NumPy's matmul has no fast path for an inner dimension of 1,
+                # broadcasting does (and gives the same numbers: one product per element)
+                return np.multiply(grad, self.W.T, out=dX)
+            return np.matmul(grad, self.W.T, out=dX)
         return None
 
     def __repr__(self):
