@@ -103,6 +103,18 @@ def test_update_rule_on_the_quadratic_is_supported(tmp_path):
     assert (tmp_path / "figures" / "01-update-rule.png").stat().st_size > 1000
 
 
+def test_distributed_is_skipped_with_a_note_without_mpi(tmp_path, monkeypatch):
+    from gdlab.tour import distributed
+
+    monkeypatch.setattr(distributed, "availability", lambda: "mpi4py is not installed")
+    (section,) = run_tour(tmp_path, quick=True, progress=False, only=["distributed"])["sections"]
+    assert section["skipped"] and section["verdict"] == "skipped" and not section["figures"]
+    assert section["note"] == "Skipped: mpi4py is not installed."
+    assert "**Verdict: skipped.** Skipped: mpi4py is not installed." in \
+        (tmp_path / "report.md").read_text(encoding="utf-8")
+    assert "skipped</span> Skipped: mpi4py" in (tmp_path / "report.html").read_text()
+
+
 def test_report_is_self_contained(tmp_path):
     from gdlab.tour.common import new_figure
     from gdlab.tour.render import write_report
