@@ -176,6 +176,16 @@ def test_lbfgs_classifier_equals_sklearn(target, activation):
     assert g.n_iter_ == s.n_iter_ and g.n_layers_ == s.n_layers_ == 4
 
 
+@pytest.mark.parametrize("activation", ["relu", "logistic"])
+def test_no_hidden_layer_equals_sklearn(activation):
+    X, y = _iris()
+    params = dict(hidden_layer_sizes=(), activation=activation, solver="lbfgs", max_iter=20,
+                  random_state=0, alpha=1.0)
+    g, s = _fit_both(GDClassifier, MLPClassifier, X, y, **params)
+    assert g.n_layers_ == s.n_layers_ == 2
+    assert _max_diff(g, s) < 1e-8
+
+
 @pytest.mark.parametrize("loss", ["squared_error", "poisson"])
 def test_lbfgs_regressor_equals_sklearn(loss):
     X, y = _diabetes()

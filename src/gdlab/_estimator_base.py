@@ -122,7 +122,8 @@ class _GDBase(BaseEstimator):
         if self.weight_init is not None:
             return None
         layer_units = [n_features, *hidden, self.n_outputs_]
-        return P.sklearn_initial_weights(layer_units, acts, rs, dtype)
+        fallback = [self.activation] if isinstance(self.activation, str) else ["identity"]
+        return P.sklearn_initial_weights(layer_units, acts or fallback, rs, dtype)
 
     def _init_curves(self):
         """The per-epoch records of the stochastic solvers, as MLPClassifier starts them."""

@@ -80,12 +80,14 @@ def sklearn_initial_weights(layer_units, acts, rs, dtype):
     """scikit-learn's MLP initial weights, drawn from ``rs`` in its order (coef, then intercept,
     layer by layer): both uniform in ``[-b, b]``, ``b = sqrt(f / (fan_in + fan_out))`` with
     ``f = 2`` for a logistic layer and ``6`` otherwise (Glorot & Bengio, 2010). The same
-    ``random_state`` thus gives MLPClassifier's initial weights, bit for bit. The output layer
-    follows the last hidden layer's activation, as scikit-learn's single ``activation`` does.
+    ``random_state`` thus gives MLPClassifier's initial weights, bit for bit. ``acts`` is the
+    activation of each hidden layer or, without hidden layers, a one-item list of the
+    ``activation`` parameter; the output layer follows the last entry, as scikit-learn's single
+    ``activation`` does.
     """
     weights = []
     for i, (fan_in, fan_out) in enumerate(zip(layer_units[:-1], layer_units[1:])):
-        act = acts[min(i, len(acts) - 1)] if acts else "identity"
+        act = acts[min(i, len(acts) - 1)]
         bound = np.sqrt((2.0 if act == "logistic" else 6.0) / (fan_in + fan_out))
         W = rs.uniform(-bound, bound, (fan_in, fan_out)).astype(dtype, copy=False)
         b = rs.uniform(-bound, bound, fan_out).astype(dtype, copy=False)
