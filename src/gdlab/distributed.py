@@ -175,6 +175,10 @@ def _import_mpi():
     return MPI
 
 
+# Whether this process is leaving because of an error: process-wide, as an exit code is.
+_EXIT = {"failed": None, "excepthook": False}
+
+
 class MPIComm(Communicator):
     """A :class:`Communicator` over an mpi4py communicator (default ``MPI.COMM_WORLD``).
 
@@ -199,7 +203,6 @@ class MPIComm(Communicator):
         self.size = self.comm.Get_size()
         self._flag = np.zeros(1, dtype=np.int32)
         self.threads = self._limit_threads() if limit_threads else None
-        self.failed = None
         self._guard_comm = None
         if abort_on_failure and self.size > 1:
             self._install_exit_guard()
@@ -247,6 +250,11 @@ class MPIComm(Communicator):
         return threads
 
     # ---- the exit guard ----------------------------------------------------------------------
+    @property
+    def failed(self):
+        """The exit code this process fails with, or None (shared by all MPIComm objects)."""
+        return _EXIT["failed"]
+
     def mark_failed(self, code: int = 1) -> None:
         """Record that this rank is leaving because of an error (exit code ``code``).
 
@@ -254,18 +262,20 @@ class MPIComm(Communicator):
         rank saw, such as divergence, ends them all cleanly); if they do not, they are stuck
         in a collective waiting for this rank, and the guard aborts the job.
         """
-        self.failed = int(code) or 1
+        _EXIT["failed"] = int(code) or 1
 
     def _install_exit_guard(self):
         # a communicator of its own: the exit vote never matches a training collective
         self._guard_comm = self.comm.Dup()
-        previous = sys.excepthook
+        if not _EXIT["excepthook"]:
+            previous = sys.excepthook
 
-        def excepthook(kind, value, tb):
-            self.mark_failed(1)
-            previous(kind, value, tb)
+            def excepthook(kind, value, tb):
+                _EXIT["failed"] = _EXIT["failed"] or 1
+                previous(kind, value, tb)
 
-        sys.excepthook = excepthook
+            sys.excepthook = excepthook
+            _EXIT["excepthook"] = True
         # registered after mpi4py's own handler, so it runs before MPI is finalised
         atexit.register(self._exit_vote)
 
