@@ -277,6 +277,23 @@ class _EpochSnapshot:
         return False
 
 
+def _saved_config(path: Path) -> dict:
+    """The configuration of the run to resume, or a RunFolderError naming the file."""
+    try:
+        saved = json.loads(path.read_text(encoding="utf-8"))
+    except (OSError, UnicodeDecodeError, ValueError) as exc:
+        raise RunFolderError(f"cannot resume: {path} is unreadable ({exc})") from None
+    if not isinstance(saved, dict) or isinstance(saved.get("epochs"), bool) or not isinstance(
+            saved.get("epochs"), int) or saved["epochs"] < 1:
+        raise RunFolderError(f"cannot resume: {path} is not a gdlab run configuration "
+                             "(no positive 'epochs')")
+    horizon = saved.get("schedule_horizon", saved["epochs"])
+    if isinstance(horizon, bool) or not isinstance(horizon, int) or horizon < 1:
+        raise RunFolderError(f"cannot resume: {path} has an invalid schedule_horizon "
+                             f"{horizon!r}")
+    return saved
+
+
 class RunFolderError(ValueError):
     """--out names a folder holding a different run, or --resume a folder without one."""
 
@@ -298,17 +315,22 @@ def check_folder(out: Path, config: dict, *, force: bool) -> None:
             raise RunFolderError(
                 f"'{out}' holds a different run (see its {CONFIG_FILE}); choose another --out, "
                 "--resume it, or add --force to overwrite it")
-    elif not force and out.exists() and (out / METRICS_FILE).exists():
-        raise RunFolderError(f"'{out}' holds results of another run; choose another --out "
-                             "or add --force to overwrite it")
+    elif not force and out.is_dir():
+        # not a gdlab run (no config.json): never overwrite files that happen to share the
+        # names of a run's outputs
+        taken = [f for f in (*RUN_FILES, CHECKPOINT_FILE) if (out / f).exists()]
+        if taken:
+            raise RunFolderError(f"'{out}' already holds {', '.join(taken)}; choose another "
+                                 "--out or add --force to overwrite")
 
 
 def clear_folder(out: Path) -> None:
-    """Create ``out`` and remove a previous run's files (checkpoints included)."""
+    """Create ``out`` and remove a previous run's files (its checkpoint included), and only
+    those: other files in the folder are the user's."""
     out.mkdir(parents=True, exist_ok=True)
-    for stale in [*(out / f for f in RUN_FILES), *out.glob("checkpoint*")]:
-        if stale.is_file():
-            stale.unlink()
+    for name in (*RUN_FILES, CHECKPOINT_FILE):
+        if (out / name).is_file():
+            (out / name).unlink()
 
 
 def run_training(config: dict, out=None, *, resume: bool = False, force: bool = False,
@@ -332,7 +354,7 @@ def run_training(config: dict, out=None, *, resume: bool = False, force: bool = 
     returns metrics with ``stopped_because == "interrupted"``.
     """
     from gdlab.checkpoint import load_checkpoint, save_checkpoint
-    from gdlab.errors import DivergenceError
+    from gdlab.errors import CheckpointError, DivergenceError
 
     log = log or (lambda *a, **k: None)
     workers = int(config.get("workers", 1))
@@ -349,19 +371,27 @@ def run_training(config: dict, out=None, *, resume: bool = False, force: bool = 
         out = Path(out)
         if not (out / CONFIG_FILE).is_file():
             raise RunFolderError(f"no run to resume in '{out}': {CONFIG_FILE} is missing")
-        saved = json.loads((out / CONFIG_FILE).read_text())
+        saved = _saved_config(out / CONFIG_FILE)
         epochs = int(config.get("epochs") or saved["epochs"])
         if epochs < saved["epochs"]:
             raise ValueError(f"--epochs {epochs} is below the run's {saved['epochs']}; on "
                              "resume --epochs may only be raised")
         saved.setdefault("schedule_horizon", saved["epochs"])
-        config = make_config(**{k: v for k, v in saved.items() if k in DEFAULT_CONFIG})
+        try:
+            config = make_config(**{k: v for k, v in saved.items() if k in DEFAULT_CONFIG})
+        except (ValueError, TypeError) as exc:
+            raise RunFolderError(f"{out / CONFIG_FILE} holds an invalid configuration: "
+                                 f"{exc}") from None
         config["schedule_horizon"] = saved["schedule_horizon"]
         config["epochs"] = epochs
         checkpoint = out / CHECKPOINT_FILE
         if checkpoint.exists():
             state, meta = load_checkpoint(checkpoint)
             meta = meta or {}
+            if not isinstance(state, dict) or not isinstance(meta, dict) or not isinstance(
+                    state.get("epoch"), int):
+                raise CheckpointError(f"checkpoint {checkpoint} does not hold a gdlab "
+                                      "training state")
             log(f"resuming '{out}' from its checkpoint at epoch {state['epoch']}")
         else:
             log(f"'{out}' has no checkpoint yet: restarting the run from the beginning")
@@ -382,6 +412,12 @@ def run_training(config: dict, out=None, *, resume: bool = False, force: bool = 
                             checkpoint_path=checkpoint,  # the trainer writes on rank 0 only
                             callbacks=(snapshot, *callbacks))
     check_batch_size(config["batch_size"], len(data.X_train))
+    if state is not None:
+        try:
+            trainer.load_state_dict(state)
+        except (ValueError, TypeError) as exc:
+            raise CheckpointError(f"checkpoint {checkpoint} does not fit the run's "
+                                  f"configuration in {out / CONFIG_FILE}: {exc}") from None
     if root:
         if not resume:
             clear_folder(out)
@@ -390,7 +426,6 @@ def run_training(config: dict, out=None, *, resume: bool = False, force: bool = 
             on_start(out)
     finished = False
     if state is not None:
-        trainer.load_state_dict(state)
         finished = bool(meta.get("finished")) and not (
             meta.get("stopped_because") == "max_epochs" and config["epochs"] > trainer.epoch)
 
@@ -403,6 +438,10 @@ def run_training(config: dict, out=None, *, resume: bool = False, force: bool = 
             result = trainer.fit(data.X_train, data.y_train,
                                  validation_data=(data.X_val, data.y_val), epochs=remaining)
         except DivergenceError as exc:
+            if root and snapshot.state is not None:
+                # the state at the end of the last whole epoch is the last good one: keep it
+                save_checkpoint(checkpoint, snapshot.state,
+                                config={"finished": False, "stopped_because": "diverged"})
             kept = (f"; the last good checkpoint stays in '{checkpoint}'"
                     if checkpoint.exists() else "")
             raise DivergenceError(f"{exc}{kept}", epoch=exc.epoch, step=exc.step,
