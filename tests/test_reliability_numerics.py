@@ -246,13 +246,14 @@ DRIVER = textwrap.dedent("""
 
 
 @pytest.mark.slow
-def test_cli_nan_in_the_loss_exits_1_and_keeps_a_good_checkpoint(tmp_path):
-    # iris: 105 training samples, batch 16 -> 7 steps per epoch; the NaN comes at epoch 3
+def test_cli_nan_in_the_loss_exits_1_and_saves_the_last_good_state(tmp_path):
+    # iris: 105 training samples, batch 16 -> 7 steps per epoch; the NaN comes at epoch 3,
+    # before the first periodic checkpoint (epoch 5): the end of epoch 2 is saved
     out = tmp_path / "run"
     at = 2 * 7 + 4
     proc = subprocess.run(
         [sys.executable, "-c", DRIVER, str(at), "train", "--dataset", "iris", "--layers", "8",
-         "--batch-size", "16", "--epochs", "10", "--tol", "none", "--checkpoint-every", "1",
+         "--batch-size", "16", "--epochs", "10", "--tol", "none", "--checkpoint-every", "5",
          "--quiet", "--out", str(out)],
         cwd=tmp_path, capture_output=True, text=True, timeout=300,
         env={**os.environ, "PYTHONHASHSEED": "0"})
