@@ -133,7 +133,11 @@ def save_checkpoint(path, state: dict, *, config: dict | None = None) -> Path:
     np.savez(buffer, **arrays)
     data = _seal(buffer.getvalue())
     folder = path.parent if str(path.parent) else Path(".")
-    if not folder.is_dir():
+    try:
+        is_folder = folder.is_dir()
+    except OSError as exc:  # e.g. a parent folder that this user may not enter
+        raise _write_error(exc, path) from exc
+    if not is_folder:
         raise FileNotFoundError(f"cannot save checkpoint {path}: folder {folder} does not exist")
     try:
         fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=folder)
