@@ -14,6 +14,7 @@ import os
 import subprocess
 import sys
 import textwrap
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -125,6 +126,50 @@ def test_a_read_only_folder_keeps_the_previous_checkpoint(tmp_path):
     finally:
         ckpt.parent.chmod(0o755)
     np.testing.assert_array_equal(load_checkpoint(ckpt)[0]["x"], np.arange(3.0))
+
+
+RO_DRIVER = textwrap.dedent("""
+    import os, sys
+    import numpy as np
+    from gdlab.checkpoint import load_checkpoint, save_checkpoint
+    # everything a save needs is imported first (the interpreter may live in root's home)
+    load_checkpoint(save_checkpoint(sys.argv[2], {"x": np.zeros(3)}))
+    os.setgid(65534)
+    os.setuid(65534)  # nobody: a read-only folder now really refuses
+    try:
+        save_checkpoint(sys.argv[1], {"x": np.zeros(3)})
+    except PermissionError as exc:
+        print(exc)
+        sys.exit(3)
+""")
+
+
+@pytest.mark.skipif(not hasattr(os, "geteuid") or os.geteuid() != 0,
+                    reason="needs root to run the writer as another user")
+def test_a_real_read_only_folder_as_an_unprivileged_user(tmp_path):
+    import shutil
+    import tempfile
+
+    root = Path(tempfile.mkdtemp(prefix="gdlab-ro-"))  # pytest's tmp_path is root-only
+    try:
+        root.chmod(0o755)
+        folder = root / "ro"
+        folder.mkdir()
+        ckpt = folder / "c.npz"
+        save_checkpoint(ckpt, {"x": np.arange(3.0)})
+        for p in (folder, ckpt):
+            os.chown(p, 65534, 65534)
+        folder.chmod(0o555)
+        proc = subprocess.run([sys.executable, "-c", RO_DRIVER, str(ckpt),
+                               str(tmp_path / "w.npz")],
+                              capture_output=True, text=True, timeout=60)
+        assert proc.returncode == 3, proc.stdout + proc.stderr
+        assert "cannot write checkpoint" in proc.stdout and str(ckpt) in proc.stdout
+        assert "Permission denied" in proc.stdout
+        assert [p.name for p in folder.iterdir()] == ["c.npz"]
+        np.testing.assert_array_equal(load_checkpoint(ckpt)[0]["x"], np.arange(3.0))
+    finally:
+        shutil.rmtree(root)
 
 
 def test_partial_files_of_a_killed_save_are_cleaned_by_the_next_save(tmp_path):
