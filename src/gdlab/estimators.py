@@ -81,6 +81,15 @@ class GDClassifier(ClassifierMixin, _GDBase):
 
     With ``early_stopping=True``, ``validation_loss_curve_`` records the validation loss of
     each epoch beside ``loss_curve_``.
+
+    Examples
+    --------
+    >>> from sklearn.datasets import load_digits
+    >>> from gdlab import GDClassifier  # instead of sklearn.neural_network.MLPClassifier
+    >>> X, y = load_digits(return_X_y=True)
+    >>> clf = GDClassifier(hidden_layer_sizes=(64,), solver="nadam", random_state=0)
+    >>> clf.fit(X / 16, y).score(X / 16, y) > 0.95
+    True
     """
 
     _parameter_constraints: dict = {
