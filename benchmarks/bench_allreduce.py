@@ -29,19 +29,21 @@ import time
 import numpy as np
 
 
-def run_rank(steps: int, batch: int, warmup: int = 20) -> dict:
-    """The timed loop inside one rank; returns the medians (rank 0's view)."""
+def run_rank(steps: int, batch: int, warmup: int = 20, threads: int = 1) -> dict:
+    """The timed loop inside one rank; returns the medians (rank 0's view).
+
+    ``threads``: the BLAS threads of a lone process (ranks get theirs from MPIComm)."""
     from gdlab.distributed import get_communicator
     from gdlab.losses import CrossEntropyLoss
     from gdlab.network import mlp
     from gdlab.optim import Adam
 
     comm = get_communicator()
-    threads = getattr(comm, "threads", None)
-    if threads is None:  # one process: the same thread budget as each of the ranks gets
+    if comm.size > 1:
+        threads = comm.threads
+    else:
         from threadpoolctl import threadpool_limits
 
-        threads = 1
         threadpool_limits(limits=threads)
     net = mlp(784, [256, 128], 10, dtype="float32", seed=0)
     loss = CrossEntropyLoss()
@@ -119,9 +121,14 @@ def main():
     print("-" * len(header))
     script = [os.path.abspath(__file__), "--rank-json", "--steps", str(args.steps),
               "--batch", str(args.batch)]
+    cores = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count()
+    runs = []
     for ranks in args.ranks:
+        # one process with one thread (a rank's budget) and with all the cores
+        runs += [(1, 1), (1, cores)] if ranks == 1 and cores > 1 else [(ranks, 1)]
+    for ranks, threads in runs:
         if ranks == 1:
-            result = run_rank(args.steps, args.batch)
+            result = run_rank(args.steps, args.batch, threads=threads)
         else:
             command = mpiexec_command(ranks, script)
             command[command.index("-m"):command.index("-m") + 2] = []  # a script, not a module
