@@ -183,23 +183,36 @@ def test_sigkill_during_each_phase_of_a_checkpoint_write_then_resume(tmp_path, r
     assert not list(run.glob(".checkpoint.npz.*"))  # the next save removed the partial files
 
 
+def wait_for_epoch(run: Path, proc, epoch, timeout=180):
+    deadline = time.monotonic() + timeout
+    while epoch_of(run) < epoch:
+        assert proc.poll() is None, proc.communicate()
+        assert time.monotonic() < deadline, f"epoch {epoch} never checkpointed"
+        time.sleep(0.002)
+
+
 def test_sigkill_at_random_moments_then_resume(tmp_path, reference):
+    # The first kill comes at a random time after start (perhaps before training begins);
+    # the others at random epochs, a random fraction of an epoch after its checkpoint (so they
+    # land mid-training however fast the machine is).
     rng = np.random.default_rng(2024)
     run = tmp_path / "run"
+    targets = sorted(rng.choice(np.arange(2, EPOCHS - 1), size=3, replace=False))
     killed_at = []
     for i in range(4):
-        args = ARGS + ["--out", run] if i == 0 else ["train", "--resume", run, "--quiet"]
+        # killed before config.json existed, there is no run yet: start it again
+        resumable = (run / "config.json").exists()
+        args = ["train", "--resume", run, "--quiet"] if resumable else ARGS + ["--out", run]
         proc = start(args, tmp_path)
-        # training starts right after config.json is written; kill somewhere in the next 1.5 s
         if i == 0:
-            wait_for(run / "config.json", proc)
-        time.sleep(rng.uniform(0.0, 1.5))
-        if proc.poll() is not None:  # it finished before the kill
-            assert proc.returncode == 0, proc.communicate()
-            break
+            time.sleep(rng.uniform(0.0, 1.0))
+        else:
+            wait_for_epoch(run, proc, targets[i - 1])
+            time.sleep(rng.uniform(0.0, 0.03))
+        assert proc.poll() is None, proc.communicate()
         kill(proc)
         killed_at.append(epoch_of(run))
-    assert any(0 < e < EPOCHS for e in killed_at), killed_at  # at least one kill mid-training
+    assert all(0 < e < EPOCHS for e in killed_at[1:]), killed_at
     proc = gdlab("train", "--resume", run, "--quiet", cwd=tmp_path)
     assert proc.returncode == 0, proc.stderr
     assert_same_run(run, reference)
@@ -230,8 +243,8 @@ def test_signal_during_a_checkpoint_write_checkpoints_and_resumes_exactly(
 def test_sigint_mid_epoch_stops_promptly_and_resumes_exactly(tmp_path, reference):
     run = tmp_path / "run"
     proc = start(ARGS + ["--out", run], tmp_path)
-    wait_for(run / "checkpoint.npz", proc)
-    time.sleep(0.3)
+    wait_for_epoch(run, proc, 3)
+    time.sleep(0.01)  # into epoch 4
     sent = time.monotonic()
     proc.send_signal(signal.SIGINT)
     _, err = proc.communicate(timeout=120)
