@@ -30,7 +30,7 @@ DEFAULT_CONFIG = {
     "optimizer": "adam", "lr": 1e-3, "momentum": None, "weight_decay": None, "alpha": 0.0,
     "schedule": None, "batch_size": 32,
     "epochs": 200, "tol": 1e-4, "patience": 10, "early_stopping": False,
-    "seed": 0, "checkpoint_every": 10, "workers": 1,
+    "seed": 0, "checkpoint_every": 10, "workers": 1, "sync_batchnorm": False,
     "test_size": 0.2, "val_size": 0.1,
 }
 
@@ -167,6 +167,10 @@ def build_trainer(config: dict, data: PreparedData, *, progress=False, comm=None
     from gdlab.training import Trainer
 
     net = build_network(config, data)
+    if config.get("sync_batchnorm") and comm is not None and comm.size > 1:
+        from gdlab.distributed import convert_sync_batchnorm
+
+        convert_sync_batchnorm(net, comm)
     optimizer = build_optimizer(config, net.parameters())
     schedule = None
     if config["schedule"]:
