@@ -286,6 +286,9 @@ def build_parser() -> argparse.ArgumentParser:
                         "(the state at the end of the last whole epoch) and at the end")
     r.add_argument("--workers", type=positive_int, default=1, metavar="N",
                    help="data-parallel workers (N > 1 runs under mpiexec; default: 1)")
+    r.add_argument("--sync-batchnorm", action="store_true",
+                   help="with several workers, BatchNorm uses the statistics of the whole global "
+                        "batch (default: each worker's share; running statistics averaged)")
     r.add_argument("--quiet", action="store_true", help="print only errors and the result path")
     _add_common(t)
 
