@@ -326,6 +326,21 @@ def test_cli_two_workers_same_final_loss_as_one(tmp_path):
     assert two.stdout.strip().splitlines() == [str(tmp_path / "two")]
 
 
+@pytest.mark.mpi
+@pytest.mark.slow
+def test_cli_sync_batchnorm_two_workers_same_final_loss_as_one(tmp_path):
+    _mpiexec_or_skip()
+    common = ["train", "--dataset", "iris", "--epochs", "5", "--seed", "4", "--batchnorm",
+              "--quiet"]
+    one = _gdlab(*common, "--out", str(tmp_path / "one"))
+    two = _gdlab(*common, "--workers", "2", "--sync-batchnorm", "--out", str(tmp_path / "two"))
+    assert one.returncode == 0, one.stderr
+    assert two.returncode == 0, two.stderr
+    m1 = json.loads((tmp_path / "one" / "metrics.json").read_text())
+    m2 = json.loads((tmp_path / "two" / "metrics.json").read_text())
+    assert abs(m2["final_loss"] - m1["final_loss"]) <= 1e-5 * abs(m1["final_loss"])
+
+
 def _rank_pids(marker):
     """Processes whose command line holds ``marker``, keyed by their PMI_RANK."""
     found = {}
