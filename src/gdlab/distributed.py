@@ -10,10 +10,10 @@ Synchronous data parallelism, as the training loop uses it: every rank holds the
 parameters (rank 0's, broadcast at the start of ``fit``), draws the same global batch, works on
 its shard (:meth:`Communicator.shard`) and scales its gradient by its share of the batch; ONE
 in-place ``Allreduce`` of the flat gradient buffer (with a few trailing scalars: the loss, a
-non-finite flag, metric sums) then gives every rank the gradient one process would compute on
-the whole batch, and every rank applies the same update. At the end of each epoch the
+non-finite flag, a stop request, metric sums) gives every rank the gradient one process would
+compute on the whole batch, and every rank applies the same update. At the end of each epoch the
 BatchNorm running statistics are averaged over the ranks (:meth:`Communicator.end_epoch`) and
-the ranks agree on stopping, so no rank waits forever for another.
+the ranks agree on stopping (:meth:`Communicator.any`), so no rank waits forever for another.
 """
 
 from __future__ import annotations
@@ -99,13 +99,12 @@ class Communicator:
                     f"rank; with {n_samples} samples, batch_size={batch_size} and {self.size} "
                     f"ranks a batch has {min(sizes)}: use drop_last=True or another batch size")
 
-    def end_epoch(self, net, stop):
-        """Average the BatchNorm running statistics over the ranks and agree on stopping.
+    def end_epoch(self, net, stop=None):
+        """Average the BatchNorm running statistics over the ranks; returns ``stop`` unchanged.
 
-        Returns ``stop`` (a reason or None) as every rank must act on it: a rank that did not
-        want to stop while another did gets ``"callback"`` (only callbacks can disagree; every
-        other rule sees the same numbers on every rank). Synchronised BatchNorm layers already
-        hold identical statistics and are left alone.
+        Called at the end of every epoch, before validation uses the statistics, so every rank
+        evaluates identically. Synchronised BatchNorm layers already hold identical statistics
+        and are left alone. (The training loop agrees on stopping with :meth:`any`.)
         """
         if self.size == 1:
             return stop
@@ -117,10 +116,8 @@ class Communicator:
             flat *= 1.0 / self.size
             offset = 0
             for a in arrays:
-                a.ravel()[...] = flat[offset:offset + a.size]
+                a[...] = flat[offset:offset + a.size].reshape(a.shape)
                 offset += a.size
-        if self.any(stop is not None) and stop is None:
-            stop = "callback"
         return stop
 
 
