@@ -232,6 +232,7 @@ class MPIComm(Communicator):
         """End every rank of the job now (``MPI_Abort``) with exit code ``code``."""
         sys.stdout.flush()
         sys.stderr.flush()
+        time.sleep(0.2)  # let mpiexec forward the last lines before it tears the job down
         self.comm.Abort(int(code))
 
     # ---- threads ---------------------------------------------------------------------------
