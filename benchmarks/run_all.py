@@ -164,6 +164,8 @@ def main(argv=None):
         all_checks += checks
     text = report(all_rows, all_checks, info, args)
     print(text)
+    failed = [f"{name}:{rival}" for name, res in raw.items() if isinstance(res, dict)
+              for rival, r in res.items() if isinstance(r, dict) and "error" in r]
     if args.json:
         with open(args.json, "w") as f:
             json.dump(raw, f, indent=1, default=str)
@@ -171,8 +173,25 @@ def main(argv=None):
         cmd = "python benchmarks/run_all.py" + (f" --threads {args.threads}"
                                                  if args.threads != 1 else "")
         with open(args.markdown, "w") as f:
-            f.write(f"## Performance\n\n{text}\n\nReproduce with `{cmd}`.\n")
+            f.write(f"## Performance\n\n{text}\n\nReproduce with `{cmd}`.\n\n{METHOD}")
+    if failed:
+        print(f"failed: {', '.join(failed)}", file=sys.stderr)
+        return 1
+    return 0
+
+
+METHOD = """How it is measured: every rival of every benchmark runs in a fresh process, in float32,
+with the same thread count (threadpoolctl for NumPy's BLAS, `torch.set_num_threads`), on the
+same data and model, and the rounds interleave the rivals; times are the best of the rounds.
+gdlab is measured as users call it: `GDClassifier.fit` / `GDRegressor.fit`. `gdlab` uses the
+numba kernels (`gdlab[fast]`) when numba is installed; `gdlab-numpy` is the same run with numba
+made unimportable, as in the plain NumPy install. The GEMM floor is the 8 matrix products of
+each training step alone (3 forward, 3 weight gradients, 2 input gradients), into preallocated
+arrays. Memory: the resident set size sampled every millisecond during `fit` (and the kernel's
+high-water mark), minus the size just before `fit`, for the first fit of a fresh process (lazy
+imports and first-use set-up included) and for a second one.
+"""
 
 
 if __name__ == "__main__":
-    main()
+    sys.exit(main())
