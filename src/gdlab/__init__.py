@@ -46,6 +46,11 @@ _NAMES = {
     "Callback": "training",
     "save_checkpoint": "checkpoint",
     "load_checkpoint": "checkpoint",
+    # distributed training (mpi4py is imported only when a launcher started several ranks)
+    "MPIComm": "distributed",
+    "get_communicator": "distributed",
+    "SyncBatchNorm": "distributed",
+    "convert_sync_batchnorm": "distributed",
     # scikit-learn estimators
     "GDClassifier": "estimators",
     "GDRegressor": "estimators",
