@@ -44,7 +44,10 @@ def test_activation_matches_torch(name, shape, dtype, rng):
 
 
 @pytest.mark.parametrize("dtype", [np.float64, np.float32])
-@pytest.mark.parametrize("shape", [(1, 1, 1), (5, 3, 4), (32, 20, 9)])
+# (1, 6, 4), (7, 1, 5) and (7, 5, 1) make one of the three products an outer product, which
+# Dense computes by broadcasting instead of matmul
+@pytest.mark.parametrize("shape", [(1, 1, 1), (5, 3, 4), (32, 20, 9), (1, 6, 4), (7, 1, 5),
+                                   (7, 5, 1)])
 def test_dense_matches_torch_linear(shape, dtype, rng):
     n, fin, fout = shape
     net = gdlab.Sequential([gdlab.Dense(fin, fout, init="torch")], dtype=dtype, seed=3)
@@ -113,3 +116,26 @@ def test_unknown_activation_is_a_clear_error():
 def test_dense_rejects_bad_sizes(bad):
     with pytest.raises(ValueError, match="in_features must be a positive integer"):
         gdlab.Dense(bad, 3)
+
+
+@pytest.mark.parametrize("sizes", [(8, 3, 8), (3, 8, 1)])
+def test_work_arrays_follow_the_batch_size(sizes, rng):
+    """Training-mode forward/backward reuse arrays across steps; a batch of another size (the
+    short last batch of an epoch, then a full one again) must still give torch's numbers."""
+    net = gdlab.Sequential([gdlab.Dense(4, 6, init="torch"), gdlab.ReLU(),
+                            gdlab.Dense(6, 2, init="torch")], dtype="float64", seed=1)
+    lin1, lin2 = (torch_linear_from_dense(layer) for layer in net.layers[::2])
+    for n in sizes:
+        x = rng.normal(size=(n, 4))
+        g = rng.normal(size=(n, 2))
+        out = net.forward(x, training=True)
+        dx = net.backward(g)
+        tx = to_torch(x, requires_grad=True)
+        for lin in (lin1, lin2):
+            lin.zero_grad()
+        tout = lin2(torch.relu(lin1(tx)))
+        tout.backward(to_torch(g))
+        assert out.shape == (n, 2) and dx.shape == (n, 4)
+        assert rel_err(out, tout.detach().numpy()) <= TOL[np.float64]
+        assert rel_err(dx, tx.grad.numpy()) <= TOL[np.float64]
+        assert rel_err(net.layers[0].dW, lin1.weight.grad.numpy().T) <= TOL[np.float64]

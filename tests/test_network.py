@@ -191,3 +191,18 @@ def test_mlp_validates_its_arguments():
         mlp(4, [3, 0], 2)
     net = mlp(4, [3, 5], 2, ["relu", "tanh"])
     assert [type(x).__name__ for x in net.layers] == ["Dense", "ReLU", "Dense", "Tanh", "Dense"]
+
+
+def test_evaluation_outputs_are_fresh_and_training_outputs_last_until_the_next_forward(rng):
+    net = mlp(4, [5], 3, seed=0)
+    X1 = rng.normal(size=(6, 4)).astype(np.float32)
+    X2 = rng.normal(size=(6, 4)).astype(np.float32)
+    kept = net.forward(X1, training=False)
+    expected = kept.copy()
+    net.forward(X2, training=False)
+    net.forward(X2, training=True)
+    np.testing.assert_array_equal(kept, expected)  # predictions are the caller's to keep
+    out = net.forward(X1, training=True)
+    np.testing.assert_array_equal(out, expected)  # same numbers in both modes (no dropout)
+    again = net.forward(X2, training=True)
+    np.testing.assert_array_equal(again, net.forward(X2, training=False))

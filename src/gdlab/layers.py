@@ -117,34 +117,40 @@ class Dense(Layer):
 
     def forward(self, X, training=True):
         self._X = X
-        if training:
-            Y = np.matmul(X, self.W, out=self._work("Y", X.shape[0], self.out_features, X.dtype))
-        else:
-            Y = X @ self.W
+        out = self._work("Y", X.shape[0], self.out_features, X.dtype) if training else None
+        Y = _matmul(X, self.W, out)
         if self.bias:
             Y += self.b
         return Y
 
     def backward(self, grad, need_input_grad=True):
-        np.matmul(self._X.T, grad, out=self.dW)
+        _matmul(self._X.T, grad, self.dW)
         if self.bias:
-            # the column sums as a matrix-vector product: BLAS beats a NumPy reduction over axis 0
             n = grad.shape[0]
-            ones = self.__dict__.get("_work_ones")
-            if ones is None or ones.shape[0] != n or ones.dtype != grad.dtype:
-                ones = self._work_ones = np.ones(n, dtype=grad.dtype)
-            np.matmul(ones, grad, out=self.db)
+            if n == 1:
+                np.copyto(self.db, grad[0])
+            else:
+                # the column sums as a matrix-vector product: BLAS beats NumPy's reduction
+                ones = self.__dict__.get("_work_ones")
+                if ones is None or ones.shape[0] != n or ones.dtype != grad.dtype:
+                    ones = self._work_ones = np.ones(n, dtype=grad.dtype)
+                np.matmul(ones, grad, out=self.db)
         if need_input_grad:
             dX = self._work("dX", grad.shape[0], self.in_features, grad.dtype)
-            if self.out_features == 1:
-                # an outer product: NumPy's matmul has no fast path for an inner dimension of 1,
-                # broadcasting does (and gives the same numbers: one product per element)
-                return np.multiply(grad, self.W.T, out=dX)
-            return np.matmul(grad, self.W.T, out=dX)
+            return _matmul(grad, self.W.T, dX)
         return None
 
     def __repr__(self):
         return f"Dense({self.in_features}, {self.out_features}, init={self.init!r})"
+
+
+def _matmul(a, b, out=None):
+    """``a @ b`` (into ``out``). An inner dimension of 1 makes it an outer product (a batch of
+    one sample, a single output or input feature), for which NumPy's matmul falls back to a
+    slow loop while broadcasting is fast, and gives the same numbers (one product each)."""
+    if a.shape[1] == 1:
+        return np.multiply(a, b, out=out)
+    return np.matmul(a, b, out=out)
 
 
 class Activation(Layer):
