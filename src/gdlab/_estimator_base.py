@@ -242,7 +242,15 @@ class _GDBase(BaseEstimator):
                           dtype=(np.float64, np.float32), reset=False)
         if hasattr(X, "toarray"):
             X = X.toarray()
-        return P.predict_chunked(self._net, X.astype(self._net.dtype, copy=False))
+        with np.errstate(over="ignore", invalid="ignore"):
+            out = P.predict_chunked(self._net, X.astype(self._net.dtype, copy=False))
+        bad = ~np.isfinite(out)
+        if bad.any():  # finite input, but too large for the network: say so, never answer NaN
+            row = int(np.argwhere(bad)[0][0])
+            raise ValueError(f"X has values too large for this model: the network's output "
+                             f"for row {row} overflowed to NaN or infinity; scale X as the "
+                             "training data were scaled")
+        return out
 
     def _check_stochastic(self):
         if self.solver == "lbfgs":
