@@ -28,7 +28,7 @@ FUZZ = settings(deadline=None, max_examples=50,
 
 # ---- array strategies --------------------------------------------------------------------------
 
-SPECIAL = [np.nan, np.inf, -np.inf, 1e300, -1e300, 3.5e38, 0.0, -0.0, 1e-320]
+SPECIAL = [np.nan, np.inf, -np.inf, 1e300, -1e300, 1.7e308, 3.5e38, 0.0, -0.0, 1e-320]
 
 
 @st.composite
@@ -239,6 +239,20 @@ def test_values_too_large_for_training_are_a_value_error_not_nan(est_cls):
         warnings.simplefilter("ignore")
         with pytest.raises(ValueError, match=r"non-finite|overflow|too large|infinity|NaN"):
             small(est_cls, solver="sgd", learning_rate_init=0.1).fit(X, y)
+
+
+@pytest.mark.parametrize("est_cls", [GDClassifier, GDRegressor])
+@pytest.mark.parametrize("value", [1.7e308, -1.7e308, 1e300])
+def test_predict_never_answers_nan_for_finite_input(est_cls, value):
+    # finite input so large that the forward pass overflows: a clear error, not NaN
+    X, y = good_data(0)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        est = small(est_cls).fit(X, y if est_cls is GDClassifier else X.sum(axis=1))
+    check_predictions(est, np.full((3, 3), value))
+    Xp = X[:4].copy()
+    Xp[2] = value
+    check_predictions(est, Xp)
 
 
 def test_single_class_and_mismatched_lengths():
