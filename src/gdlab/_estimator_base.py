@@ -102,6 +102,11 @@ class _GDBase(BaseEstimator):
             self._fit_stochastic(X, target, sw, loss, incremental, rs, validation)
         if not np.isfinite(self._net.flat_parameters).all():
             raise ValueError(_NON_FINITE)
+        if not np.isfinite(getattr(self, "loss_", 0.0)):
+            # L-BFGS stops at once on a non-finite loss and leaves the weights as they were;
+            # scikit-learn then returns an untrained model with loss_ = nan: say why instead
+            raise ValueError(f"the training loss is {self.loss_}: the input data may contain "
+                             "values too large for the network and need to be scaled")
         return self
 
     def _initialize(self, n_features, hidden, acts, dtype, rs):
