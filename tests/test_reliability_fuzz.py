@@ -231,14 +231,16 @@ def test_partial_fit_with_random_batches(data):
     check_predictions(est, X)
 
 
+@pytest.mark.parametrize("solver", ["sgd", "adam", "lbfgs"])
 @pytest.mark.parametrize("est_cls", [GDClassifier, GDRegressor])
-def test_values_too_large_for_training_are_a_value_error_not_nan(est_cls):
+def test_values_too_large_for_training_are_a_value_error_not_nan(est_cls, solver):
     X, y = good_data(0)
     X[3, 1] = 1e300  # finite, but the first layer overflows
+    y = y if est_cls is GDClassifier else X[:, 0]
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
         with pytest.raises(ValueError, match=r"non-finite|overflow|too large|infinity|NaN"):
-            small(est_cls, solver="sgd", learning_rate_init=0.1).fit(X, y)
+            small(est_cls, solver=solver, learning_rate_init=0.1).fit(X, y)
 
 
 @pytest.mark.parametrize("est_cls", [GDClassifier, GDRegressor])
