@@ -22,6 +22,8 @@ Documented differences from scikit-learn 1.9:
   does; its reported squared error averages them);
 * with ``sample_weight`` and ``alpha > 0``, the training loop divides the L2 penalty by the
   batch size, scikit-learn by the batch's weight sum (L-BFGS here uses the weight sum);
+* finite input so large that the network overflows is a ValueError at ``fit`` and at
+  ``predict`` (scikit-learn may return an untrained model with ``loss_ = nan``, or NaN);
 * ``validation_loss_curve_`` (new) is the data loss on the validation split, without the L2
   penalty; with ``batchnorm=True`` the hidden layers' ``intercepts_`` are zeros (BatchNorm's
   shift replaces the bias).
