@@ -374,6 +374,18 @@ def test_divergence_exits_1_and_keeps_the_last_good_checkpoint(tmp_path):
     assert np.all(np.isfinite(state["history"]["loss"]))
 
 
+def test_clip_norm_tames_a_learning_rate_that_diverges_without_it(tmp_path):
+    common = ("train", "--dataset", "iris", "--layers", "8", "--optimizer", "sgd", "--lr", "1000",
+              "--batch-size", "full", "--tol", "none", "--epochs", "20", "--quiet")
+    proc = gdlab_run(*common, "--out", tmp_path / "plain", cwd=tmp_path, check_rc=1)
+    assert "diverged" in proc.stderr
+    gdlab_run(*common, "--clip-norm", "0.01", "--out", tmp_path / "clipped", cwd=tmp_path, check_rc=0)
+    metrics = json.loads((tmp_path / "clipped" / "metrics.json").read_text())
+    assert metrics["config"]["clip_norm"] == 0.01 and metrics["epochs"] == 20
+    assert np.isfinite(metrics["final_loss"])
+    gdlab_run("train", "--clip-value", "0", cwd=tmp_path, check_rc=2)
+
+
 # ---- compare -----------------------------------------------------------------------------------
 
 def test_compare_end_to_end(tmp_path):

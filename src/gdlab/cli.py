@@ -253,6 +253,10 @@ def build_parser() -> argparse.ArgumentParser:
                    help="the optimizer's weight decay (PyTorch's meaning)")
     o.add_argument("--alpha", type=non_negative_float, default=0.0,
                    help="L2 penalty on the weights, scikit-learn's alpha (default: 0)")
+    o.add_argument("--clip-norm", type=positive_float, metavar="C",
+                   help="rescale each step's gradient to global norm at most C (exploding gradients)")
+    o.add_argument("--clip-value", type=positive_float, metavar="V",
+                   help="clip each gradient element to [-V, V]")
     o.add_argument("--schedule", metavar="SPEC",
                    help="learning-rate schedule NAME[:key=value,...] with PyTorch's names, e.g. "
                         "cosine:T_max=50, step:step_size=10,gamma=0.5, exponential:gamma=0.95, "

@@ -28,7 +28,7 @@ DEFAULT_CONFIG = {
     "layers": [64], "activation": "relu", "batchnorm": False, "dropout": 0.0, "init": None,
     "dtype": "float32",
     "optimizer": "adam", "lr": 1e-3, "momentum": None, "weight_decay": None, "alpha": 0.0,
-    "schedule": None, "batch_size": 32,
+    "schedule": None, "batch_size": 32, "clip_norm": None, "clip_value": None,
     "epochs": 200, "tol": 1e-4, "patience": 10, "early_stopping": False,
     "seed": 0, "checkpoint_every": 10, "workers": 1, "sync_batchnorm": False,
     "test_size": 0.2, "val_size": 0.1,
@@ -185,6 +185,7 @@ def build_trainer(config: dict, data: PreparedData, *, progress=False, comm=None
         early_stopping=bool(config["early_stopping"]),
         monitor="val_loss" if config["early_stopping"] else "loss",
         alpha=float(config["alpha"]), schedule=schedule, task=data.task,
+        clip_norm=config.get("clip_norm"), clip_value=config.get("clip_value"),
         callbacks=tuple(callbacks), progress=progress, seed=int(config["seed"]), comm=comm,
         checkpoint_path=checkpoint_path, checkpoint_every=config["checkpoint_every"],
     )

@@ -10,7 +10,7 @@ CONFIG_OPTIONS = (
     "dataset", "target", "data_dir", "task", "layers", "activation", "batchnorm", "dropout",
     "init", "dtype", "optimizer", "lr", "momentum", "weight_decay", "alpha", "schedule",
     "batch_size", "epochs", "tol", "patience", "early_stopping", "seed", "checkpoint_every",
-    "workers", "sync_batchnorm",
+    "workers", "sync_batchnorm", "clip_norm", "clip_value",
 )
 
 
