@@ -265,7 +265,9 @@ class Trainer(TrainLoop):
         self._setup_step(data)
         if comm.size > 1:  # every rank starts from rank 0's parameters and buffers
             comm.start_fit(self.net, data["X"].shape[0], data["batch_size"], self.drop_last)
-        if self._initial_loss is None:
+        # the initial loss (a forward pass over all the training data) only serves the
+        # divergence test
+        if self._initial_loss is None and self.divergence_factor is not None:
             self._initial_loss = fitdata.evaluate(self.net, self.loss, self.task, data["X"],
                                                   data["y"], data["w"])["loss"]
         cbs = {name: [getattr(c, name) for c in self.callbacks if _overrides(c, name)]
