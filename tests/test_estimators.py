@@ -27,26 +27,11 @@ from sklearn.utils.estimator_checks import (
 
 from gdlab.estimators import GDClassifier, GDRegressor
 
-# The only checks expected to fail, with the reason. The training loop divides the L2 penalty
-# by the batch size; scikit-learn (>= 1.7) divides it by the batch's total sample weight, so a
-# weight of 2 is not exactly a repeated row while alpha > 0 (test_sample_weight_equivalence
-# below shows the rest of the weighting is exact; solver="lbfgs" passes these checks too).
-_PENALTY_SCALING = ("the training loop divides the L2 penalty by the batch size, not by the "
-                    "batch's sample-weight sum")
-
-
-def _expected_failures(est):
-    if est.solver == "lbfgs" or est.alpha == 0:
-        return {}
-    return {"check_sample_weight_equivalence_on_dense_data": _PENALTY_SCALING,
-            "check_sample_weight_equivalence_on_sparse_data": _PENALTY_SCALING}
-
 
 @parametrize_with_checks(
     [GDClassifier(max_iter=20, random_state=0), GDRegressor(max_iter=20, random_state=0),
      GDClassifier(solver="lbfgs", max_iter=20, random_state=0),
      GDRegressor(solver="lbfgs", max_iter=20, random_state=0)],
-    expected_failed_checks=_expected_failures,
 )
 def test_sklearn_estimator_checks(estimator, check):
     with warnings.catch_warnings():
@@ -55,7 +40,8 @@ def test_sklearn_estimator_checks(estimator, check):
 
 
 @pytest.mark.parametrize("est", [GDClassifier(max_iter=20, random_state=0, alpha=0.0),
-                                 GDRegressor(max_iter=20, random_state=0, alpha=0.0)])
+                                 GDRegressor(max_iter=20, random_state=0, alpha=0.0),
+                                 GDRegressor(max_iter=20, random_state=0, alpha=0.1)])
 def test_sample_weight_equivalence(est):
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", ConvergenceWarning)

@@ -63,7 +63,8 @@ class Trainer(TrainLoop):
     monitor : the History key watched by ``tol``, early stopping and ReduceLROnPlateau;
         default ``"val_loss"`` when there is validation data, else ``"loss"``.
     alpha : L2 penalty on the weights (not biases), scikit-learn's: the batch loss gets
-        ``alpha / (2 n_batch) * sum ||W||^2`` and the weight gradients ``alpha W / n_batch``.
+        ``alpha / (2 s) * sum ||W||^2`` and the weight gradients ``alpha W / s``, where ``s`` is
+        the batch size, or the batch's sum of sample weights when they are given.
     schedule, schedule_interval : a gdlab schedule (or a ``make_schedule`` spec) stepped after
         every ``"step"`` or every ``"epoch"``; ReduceLROnPlateau is stepped every epoch with the
         monitored value.

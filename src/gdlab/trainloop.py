@@ -135,13 +135,15 @@ class TrainLoop:
                 net.backward(g, input_grad=False)
                 batch_w = m if wb is None else float(wb.sum(dtype=np.float64))
             if penalty:
-                c = self.alpha / m
+                # scikit-learn (>= 1.7) scales the penalty by the batch's total sample
+                # weight, so that a weight of 2 is exactly a repeated row
+                c = self.alpha / batch_w
                 sq = 0.0
                 for wv, gv, tv in penalty:
                     sq += float(np.dot(wv, wv))
                     np.multiply(wv, c, out=tv)
                     gv += tv
-                value += 0.5 * self.alpha * sq / m
+                value += 0.5 * c * sq
             norm = math.sqrt(float(np.dot(flat_g, flat_g)))
             if not math.isfinite(norm):
                 self._diverged("gradient norm", norm, epoch)
