@@ -3,13 +3,14 @@
     python benchmarks/run_all.py                 # everything, 1 thread, best of 3
     python benchmarks/run_all.py --threads 2     # NumPy's BLAS and PyTorch on 2 threads
     python benchmarks/run_all.py --quick         # smaller data, 1 repeat: a smoke test
-    python benchmarks/run_all.py --only throughput sgd --markdown benchmarks/RESULTS.md
+    python benchmarks/run_all.py --only throughput sgd --markdown perf.md --json perf.json
 
 Each rival of each benchmark runs in its own fresh process (``_worker.py``), on the same data,
 in float32, with the same thread count, in ``--repeats`` rounds (each round runs every rival
 once, so that a busy moment of a shared machine hits them all). Times are the best of the
 rounds, as ``timeit`` reports (the slower runs measure the neighbours); the median is kept in
-the JSON too. The raw results go to ``--json`` (default benchmarks/results.json).
+the JSON that ``--json`` writes. benchmarks/RESULTS.md holds the table of the last full run,
+with notes.
 
 If ``OPENBLAS_CORETYPE`` or ``OPENBLAS_L2_SIZE`` are set they change the BLAS kernels; run
 ``env -u OPENBLAS_CORETYPE -u OPENBLAS_L2_SIZE python benchmarks/run_all.py`` to measure
@@ -147,7 +148,7 @@ def main(argv=None):
     p.add_argument("--seeds", type=int, default=None, help="benchmark 4 seeds (default 5)")
     p.add_argument("--quick", action="store_true")
     p.add_argument("--only", nargs="+", choices=BENCHES, default=list(BENCHES))
-    p.add_argument("--json", default=os.path.join(HERE, "results.json"))
+    p.add_argument("--json", default=None, help="also write the raw results to this file")
     p.add_argument("--markdown", default=None, help="also write the table to this file")
     args = p.parse_args(argv)
     args.repeats = args.repeats or (1 if args.quick else 3)
