@@ -20,8 +20,6 @@ Documented differences from scikit-learn 1.9:
 * momentum follows PyTorch's form, equal to scikit-learn's while the learning rate is constant;
 * with several outputs, ``loss_curve_`` sums the per-output losses (scikit-learn's gradient
   does; its reported squared error averages them);
-* with ``sample_weight`` and ``alpha > 0``, the training loop divides the L2 penalty by the
-  batch size, scikit-learn by the batch's weight sum (L-BFGS here uses the weight sum);
 * finite input so large that the network overflows is a ValueError at ``fit`` and at
   ``predict`` (scikit-learn may return an untrained model with ``loss_ = nan``, or NaN);
 * ``validation_loss_curve_`` (new) is the data loss on the validation split, without the L2
