@@ -35,7 +35,7 @@ _NAMES = {
     # optimisation of plain functions
     "minimize": "functions",
     "make_optimizer": "optim",
-    "make_schedule": "schedules",
+    "make_schedule": "schedule_spec",
     "load_dataset": "data",
     "run_training": "runs",
     # training
@@ -60,7 +60,7 @@ _SUBMODULES = {
     "layers", "losses", "init", "network", "optim", "schedules", "training", "checkpoint",
     "data", "functions", "distributed", "estimators", "plots", "report", "cli", "gradient_check",
     "normalization", "errors", "clip", "idx", "runs", "comparison", "explain", "commands",
-    "optimizer", "launch", "tour",
+    "optimizer", "launch", "tour", "schedule_spec",
 }
 
 __all__ = sorted(_NAMES) + ["__version__"]
