@@ -63,3 +63,58 @@ def adam_step(p, g, m, v, vmax, sign, wd, decay, omb1, b2, omb2, eps_c2, neg_ste
             vm = vi if (vi > vm or vi != vi) else vm  # np.maximum: NaN from either side
             vmax[i] = vm
             p[i] = pi * decay + neg_step * (mi / (np.sqrt(vm) + eps_c2))
+
+
+# ---- Dense + ReLU, fused (gdlab.fusion) ---------------------------------------------------------
+
+@njit(cache=True)
+def bias_relu_(Y, b):
+    """``Y <- max(Y + b, 0)`` in place: Dense's bias and the ReLU in one pass, the same float
+    operations as ``Y += b; np.maximum(Y, 0, out=Y)`` (NaN kept, as np.maximum keeps it)."""
+    n, m = Y.shape
+    zero = Y.dtype.type(0)
+    for i in range(n):
+        y = Y[i]
+        for j in range(m):
+            v = y[j] + b[j]
+            y[j] = v if (v >= 0 or v != v) else zero
+
+
+@njit(cache=True)
+def relu_backward_bias_(grad, out, db):
+    """``out <- grad * (out > 0)`` in place and ``db = out.sum(axis=0)``, in one pass.
+
+    ``out`` is the ReLU's forward output, no longer needed: writing over it rather than into a
+    third array saves a stream of memory traffic. The product is by 1.0 or 0.0, as in the
+    reference (NaN and inf in ``grad`` propagate through dead units too); the column sums
+    accumulate in float64 and round once.
+    """
+    n, m = out.shape
+    acc = np.zeros(m, np.float64)
+    zero, one = out.dtype.type(0), out.dtype.type(1)
+    for i in range(n):
+        g, o = grad[i], out[i]
+        for j in range(m):
+            d = g[j] * (one if o[j] > 0 else zero)
+            o[j] = d
+            acc[j] += d
+    for j in range(m):
+        db[j] = acc[j]
+
+
+@njit(cache=True)
+def outer_relu_backward_bias_(d, w, out, db):
+    """As :func:`relu_backward_bias_` for ``grad = d w^T``, the input gradient of a Dense
+    layer with one output (``d`` of shape (n, 1), ``w`` its weight column): the (n, m) outer
+    product is never written, and each element is the same single product as NumPy's."""
+    n, m = out.shape
+    acc = np.zeros(m, np.float64)
+    zero, one = out.dtype.type(0), out.dtype.type(1)
+    for i in range(n):
+        di, o = d[i, 0], out[i]
+        for j in range(m):
+            v = (di * w[j]) * (one if o[j] > 0 else zero)
+            o[j] = v
+            acc[j] += v
+    for j in range(m):
+        db[j] = acc[j]

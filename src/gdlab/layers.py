@@ -115,17 +115,19 @@ class Dense(Layer):
     def output_size(self, in_features):
         return self.out_features
 
-    def forward(self, X, training=True):
+    def forward(self, X, training=True, add_bias=True):
+        """``X W + b``; ``add_bias=False`` leaves ``b`` out (gdlab.fusion adds it with the ReLU)."""
         self._X = X
         out = self._work("Y", X.shape[0], self.out_features, X.dtype) if training else None
         Y = _matmul(X, self.W, out)
-        if self.bias:
+        if self.bias and add_bias:
             Y += self.b
         return Y
 
-    def backward(self, grad, need_input_grad=True):
+    def backward(self, grad, need_input_grad=True, bias_grad=True):
+        """``bias_grad=False``: ``db`` is already written (gdlab.fusion sums it with the ReLU)."""
         _matmul(self._X.T, grad, self.dW)
-        if self.bias:
+        if self.bias and bias_grad:
             n = grad.shape[0]
             if n == 1:
                 np.copyto(self.db, grad[0])

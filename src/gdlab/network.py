@@ -12,6 +12,7 @@ import copy
 
 import numpy as np
 
+from gdlab import fusion
 from gdlab.layers import Dense, Layer, get_activation
 
 _FLOAT_DTYPES = (np.dtype(np.float32), np.dtype(np.float64))
@@ -39,9 +40,15 @@ class Sequential:
         initialisation and the random streams of stochastic layers (Dropout) are drawn from
         independent children of ``numpy.random.SeedSequence(seed)``, so adding a Dropout
         layer does not change the initial weights.
+    fast : None (auto), True or False: run each Dense + ReLU pair in training mode as one
+        fused numba pass per direction (:mod:`gdlab.fusion`, ``gdlab[fast]``). Auto takes it
+        when numba is installed and the pair's activations are large (full-batch training).
     """
 
-    def __init__(self, layers, dtype="float32", seed=0):
+    def __init__(self, layers, dtype="float32", seed=0, fast=None):
+        if fast is not None and not isinstance(fast, (bool, np.bool_)):
+            raise ValueError(f"fast must be None, True or False, got {fast!r}")
+        self.fast = None if fast is None else bool(fast)
         layers = list(layers)
         if not layers:
             raise ValueError("Sequential needs at least one layer")
@@ -168,6 +175,15 @@ class Sequential:
         """
         X = self.check_input(X)
         mode = self.training if training is None else bool(training)
+        self._fused = None  # the fused pairs of this forward, which backward must mirror
+        fast = getattr(self, "fast", None)
+        if mode and fast is not False:
+            pairs = fusion.fusable_pairs(self.layers)
+            kernels = fusion.kernels_for(fast, self.layers, pairs, X.shape[0],
+                                         self._flat_params.size)
+            if kernels is not None:
+                self._fused = pairs
+                return fusion.forward(self.layers, pairs, X, kernels)
         for layer in self.layers:
             X = layer.forward(X, mode)
         return X
@@ -187,6 +203,15 @@ class Sequential:
         """
         grad = np.asarray(grad_out)
         stop = 0 if input_grad or self._first_trainable is None else self._first_trainable
+        pairs = getattr(self, "_fused", None)
+        if pairs is not None:
+            if pairs is False:
+                raise RuntimeError(
+                    "backward was already called after this forward: the fused training pass "
+                    "(Sequential.fast) overwrites its activations; run forward again, or set "
+                    "fast=False to backpropagate one forward several times")
+            self._fused = False
+            return fusion.backward(self.layers, pairs, grad, stop, input_grad)
         for i in range(len(self.layers) - 1, stop - 1, -1):
             grad = self.layers[i].backward(grad, need_input_grad=input_grad or i > stop)
         return grad
@@ -281,13 +306,13 @@ class Sequential:
 
 
 def mlp(n_inputs, hidden, n_outputs, activation="relu", *, output_activation=None,
-        init=None, batchnorm=False, dropout=0.0, dtype="float32", seed=0) -> Sequential:
+        init=None, batchnorm=False, dropout=0.0, dtype="float32", seed=0, fast=None) -> Sequential:
     """A multilayer perceptron: ``Dense, [BatchNorm], activation, [Dropout]`` per hidden layer.
 
     ``activation`` is one name or a list with one name per hidden layer; ``init`` defaults to
     He (Kaiming) uniform for ReLU-like activations and Xavier/Glorot uniform otherwise. The
     output layer is linear unless ``output_activation`` is given (losses such as
-    CrossEntropyLoss expect logits).
+    CrossEntropyLoss expect logits). ``fast`` as for :class:`Sequential`.
     """
     hidden = [int(h) for h in hidden]
     for h in hidden:
@@ -320,7 +345,7 @@ def mlp(n_inputs, hidden, n_outputs, activation="relu", *, output_activation=Non
     layers.append(Dense(size, n_outputs, init=init or "xavier_uniform"))
     if output_activation is not None:
         layers.append(get_activation(output_activation))
-    return Sequential(layers, dtype=dtype, seed=seed)
+    return Sequential(layers, dtype=dtype, seed=seed, fast=fast)
 
 
 def _default_init(activation_name):

@@ -1,0 +1,90 @@
+"""Dense + ReLU pairs in one pass each way, with the numba kernels of ``gdlab[fast]``.
+
+A Dense layer followed by a ReLU costs, besides its matrix products, NumPy passes over the
+(batch, width) activations: add the bias, take the maximum; in backward, form the ReLU's
+derivative, multiply, sum the columns for the bias gradient. When those arrays are large
+(full-batch training) the passes are bound by memory bandwidth and cost as much as a product.
+:mod:`gdlab._fast` does each direction in one pass over the activations, in place:
+``max(XW + b, 0)`` forward, and ``G (out > 0)`` with its column sums (the bias gradient)
+backward. When the next Dense layer has a single output, its input gradient ``G = d w^T`` is
+folded into that pass too, so the (batch, width) outer product is never written.
+
+A pair is fused when the ReLU feeds another Dense layer, so that its output is an
+intermediate the backward pass may overwrite; a second ``backward`` after one fused forward
+is therefore an error (as in PyTorch). Only :class:`gdlab.Sequential`'s training-mode
+``forward``/``backward`` fuse; a layer called on its own runs its NumPy code. Forward outputs
+and every gradient but the bias's are the same bits as the NumPy path; the bias gradient is
+summed in another order (float64 accumulators) and agrees to rounding.
+
+``Sequential.fast`` chooses: None (auto: when numba is installed and the network has at least
+``FAST_MIN_SIZE`` parameters, the size at which the optimizers take their numba kernels too,
+or a pair's activations have that many elements), True (always; ImportError without numba)
+or False (never).
+"""
+
+from __future__ import annotations
+
+from gdlab.layers import Dense, ReLU
+from gdlab.optimizer import FAST_MIN_SIZE
+
+
+def fusable_pairs(layers) -> list[int]:
+    """Indices ``i`` of the layers Dense (with a bias), ReLU, Dense at ``i, i+1, i+2``."""
+    return [i for i in range(len(layers) - 2)
+            if type(layers[i]) is Dense and layers[i].bias and type(layers[i + 1]) is ReLU
+            and type(layers[i + 2]) is Dense]
+
+
+def kernels_for(fast, layers, pairs, n_rows, n_parameters):
+    """The kernels module when the fused path applies to a batch of ``n_rows``, else None."""
+    if fast is False or not pairs:
+        return None
+    if (fast is None and n_parameters < FAST_MIN_SIZE
+            and max(layers[i].out_features for i in pairs) * n_rows < FAST_MIN_SIZE):
+        return None
+    try:
+        from gdlab import _fast
+    except ImportError:
+        if fast:
+            raise ImportError("fast=True needs numba: pip install 'gdlab[fast]'") from None
+        return None
+    return _fast
+
+
+def forward(layers, pairs, X, kernels):
+    """Training-mode forward through ``layers``, each pair in ``pairs`` fused."""
+    i, n = 0, len(layers)
+    while i < n:
+        layer = layers[i]
+        if i in pairs:
+            Y = layer.forward(X, True, add_bias=False)
+            kernels.bias_relu_(Y, layer.b)
+            layers[i + 1]._out = Y  # what ReLU.forward would keep, and return
+            X, i = Y, i + 2
+        else:
+            X, i = layer.forward(X, True), i + 1
+    return X
+
+
+def backward(layers, pairs, grad, stop, input_grad):
+    """Backward through ``layers[stop:]`` in reverse, each pair in ``pairs`` fused, after a
+    :func:`forward` that fused the same pairs; as :meth:`gdlab.Sequential.backward`."""
+    from gdlab import _fast as kernels  # loaded by that forward
+
+    i = len(layers) - 1
+    while i >= stop:
+        layer = layers[i]
+        if i - 2 in pairs:  # layer is the Dense above a fused pair: its input gradient is G
+            dense, out = layers[i - 2], layers[i - 1]._out
+            if layer.out_features == 1:
+                layer.backward(grad, need_input_grad=False)
+                kernels.outer_relu_backward_bias_(grad, layer.W[:, 0], out, dense.db)
+            else:
+                kernels.relu_backward_bias_(layer.backward(grad), out, dense.db)
+            grad = dense.backward(out, need_input_grad=input_grad or i - 2 > stop,
+                                  bias_grad=False)
+            i -= 3
+        else:
+            grad = layer.backward(grad, need_input_grad=input_grad or i > stop)
+            i -= 1
+    return grad
