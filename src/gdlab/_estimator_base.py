@@ -226,6 +226,7 @@ class _GDBase(BaseEstimator):
             schedule=self._schedule, clip_norm=self.clip_norm, divergence_factor=None,
             task=self._task, callbacks=[stopper, *(self.callbacks or ())],
             seed=int(rs.randint(np.iinfo(np.int32).max)))
+        trainer._X_checked_finite = True  # validate_data has rejected NaN and infinity
         try:
             result = trainer.fit(X, target, sample_weight=sw)
         except DivergenceError as e:

@@ -55,8 +55,11 @@ def _first_bad(mask):
     return f"row {i}, column {j}"
 
 
-def check_X(net, X, name="X"):
-    """``X`` as a C-contiguous 2-D finite array of the network's dtype, or a clear error."""
+def check_X(net, X, name="X", assume_finite=False):
+    """``X`` as a C-contiguous 2-D finite array of the network's dtype, or a clear error.
+
+    ``assume_finite=True`` skips the finiteness test (a pass over ``X``), for callers that have
+    just made it themselves (the estimators, through scikit-learn's ``validate_data``)."""
     if not isinstance(X, np.ndarray):
         X = np.asarray(X)
     if X.dtype.kind not in "fiub":
@@ -69,6 +72,8 @@ def check_X(net, X, name="X"):
         raise ValueError(f"{name} has {X.shape[1]} features, but the network expects "
                          f"{net.n_features_in}")
     X = np.ascontiguousarray(X, dtype=net.dtype)
+    if assume_finite:
+        return X
     # X.X is finite when every element is (barring overflow of the squares) and allocates
     # nothing, where np.isfinite(X) would make a boolean copy of X (47 MB for MNIST): the exact
     # test, chunk by chunk, runs only when the quick one fails, to find the culprit

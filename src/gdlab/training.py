@@ -83,6 +83,9 @@ class Trainer(TrainLoop):
     checkpoint_path, checkpoint_every : save the whole state every N epochs (rank 0).
     """
 
+    #: set by a caller that has already checked X for NaN and infinity (the estimators)
+    _X_checked_finite = False
+
     def __init__(self, net, loss, optimizer, *, batch_size=32, shuffle=True, drop_last=False,
                  epochs=200, max_steps=None, tol=1e-4, n_iter_no_change=10, grad_tol=None,
                  target=None, early_stopping=False, monitor=None, alpha=0.0, schedule=None,
@@ -202,7 +205,7 @@ class Trainer(TrainLoop):
 
     def _prepare(self, X, y, sample_weight, validation_data, validation_fraction):
         net = self.net
-        X = fitdata.check_X(net, X)
+        X = fitdata.check_X(net, X, assume_finite=self._X_checked_finite)
         n = X.shape[0]
         y = fitdata.check_y(net, self.loss, self.task, y, n)
         w = fitdata.check_weights(net, sample_weight, n)
