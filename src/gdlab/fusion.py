@@ -42,11 +42,22 @@ def kernels_for(fast, layers, pairs, n_rows, n_parameters):
     if (fast is None and n_parameters < FAST_MIN_SIZE
             and max(layers[i].out_features for i in pairs) * n_rows < FAST_MIN_SIZE):
         return None
+    kernels = _load_kernels()
+    if kernels is None and fast:
+        raise ImportError("fast=True needs numba: pip install 'gdlab[fast]'")
+    return kernels
+
+
+_missing = []  # [True] once numba failed to import: a failed import is not cached by Python
+
+
+def _load_kernels():
+    if _missing:
+        return None
     try:
         from gdlab import _fast
     except ImportError:
-        if fast:
-            raise ImportError("fast=True needs numba: pip install 'gdlab[fast]'") from None
+        _missing.append(True)
         return None
     return _fast
 
