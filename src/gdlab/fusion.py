@@ -24,6 +24,8 @@ or False (never).
 
 from __future__ import annotations
 
+import numpy as np
+
 from gdlab.layers import Dense, ReLU
 from gdlab.optimizer import FAST_MIN_SIZE
 
@@ -48,6 +50,10 @@ def kernels_for(fast, layers, pairs, n_rows, n_parameters):
     return kernels
 
 
+def _bias0(dense):
+    return dense.b[0] if dense.bias else dense.W.dtype.type(0)
+
+
 _missing = []  # [True] once numba failed to import: a failed import is not cached by Python
 
 
@@ -69,9 +75,16 @@ def forward(layers, pairs, X, kernels):
         layer = layers[i]
         if i in pairs:
             Y = layer.forward(X, True, add_bias=False)
-            kernels.bias_relu_(Y, layer.b)
             layers[i + 1]._out = Y  # what ReLU.forward would keep, and return
-            X, i = Y, i + 2
+            head = layers[i + 2]
+            if head.out_features == 1:  # the next layer's one output in the same pass
+                out = head._work("Y", Y.shape[0], 1, Y.dtype)
+                kernels.bias_relu_dot_(Y, layer.b, head.W[:, 0], _bias0(head), out)
+                head._X = Y
+                X, i = out, i + 3
+            else:
+                kernels.bias_relu_(Y, layer.b)
+                X, i = Y, i + 2
         else:
             X, i = layer.forward(X, True), i + 1
     return X
@@ -88,8 +101,9 @@ def backward(layers, pairs, grad, stop, input_grad):
         if i - 2 in pairs:  # layer is the Dense above a fused pair: its input gradient is G
             dense, out = layers[i - 2], layers[i - 1]._out
             if layer.out_features == 1:
-                layer.backward(grad, need_input_grad=False)
-                kernels.outer_relu_backward_bias_(grad, layer.W[:, 0], out, dense.db)
+                db = layer.db if layer.bias else np.empty(1, grad.dtype)
+                kernels.outer_relu_backward_bias_(grad, layer.W[:, 0], out, dense.db,
+                                                  layer.dW[:, 0], db)
             else:
                 kernels.relu_backward_bias_(layer.backward(grad), out, dense.db)
             grad = dense.backward(out, need_input_grad=input_grad or i - 2 > stop,
