@@ -5,6 +5,7 @@ fastmath), so the two paths must agree bit for bit, in float32 and float64.
 """
 
 import importlib.util
+import os
 import subprocess
 import sys
 
@@ -105,3 +106,23 @@ def test_numba_is_not_imported_by_gdlab():
             "o.SGD([np.zeros(o.FAST_MIN_SIZE)], fast=False).step([np.ones(o.FAST_MIN_SIZE)]); "
             "assert 'numba' not in sys.modules, 'numba imported'")
     subprocess.run([sys.executable, "-c", code], check=True)
+
+
+@needs_numba
+def test_gdlab_fast_0_turns_the_automatic_choice_off(monkeypatch):
+    flat = np.zeros(optim.FAST_MIN_SIZE, np.float32)
+    monkeypatch.setenv("GDLAB_FAST", "0")
+    assert optim.Adam([flat])._kernels is None
+    assert optim.Adam([flat], fast=True)._kernels is not None  # an explicit True still wins
+    monkeypatch.setenv("GDLAB_FAST", "1")
+    assert optim.Adam([flat])._kernels is not None
+
+
+def test_gdlab_fast_0_keeps_numba_out_of_an_estimator_fit():
+    code = ("import sys, numpy as np\nfrom gdlab.estimators import GDClassifier\n"
+            "X = np.random.default_rng(0).normal(size=(300, 40))\n"
+            "GDClassifier(hidden_layer_sizes=(2000,), max_iter=2, batch_size=300)"
+            ".fit(X, np.arange(300) % 3)\n"
+            "assert 'numba' not in sys.modules, 'numba imported'\n")
+    env = {**os.environ, "GDLAB_FAST": "off"}
+    subprocess.run([sys.executable, "-W", "ignore", "-c", code], check=True, env=env)

@@ -18,16 +18,16 @@ summed in another order (float64 accumulators) and agrees to rounding.
 
 ``Sequential.fast`` chooses: None (auto: when numba is installed and the network has at least
 ``FAST_MIN_SIZE`` parameters, the size at which the optimizers take their numba kernels too,
-or a pair's activations have that many elements), True (always; ImportError without numba)
-or False (never).
+or a pair's activations have that many elements; ``GDLAB_FAST=0`` turns it off), True
+(always; ImportError without numba) or False (never). See :mod:`gdlab.accel`.
 """
 
 from __future__ import annotations
 
 import numpy as np
 
+from gdlab import accel
 from gdlab.layers import Dense, ReLU
-from gdlab.optimizer import FAST_MIN_SIZE
 
 
 def fusable_pairs(layers) -> list[int]:
@@ -41,31 +41,12 @@ def kernels_for(fast, layers, pairs, n_rows, n_parameters):
     """The kernels module when the fused path applies to a batch of ``n_rows``, else None."""
     if fast is False or not pairs:
         return None
-    if (fast is None and n_parameters < FAST_MIN_SIZE
-            and max(layers[i].out_features for i in pairs) * n_rows < FAST_MIN_SIZE):
-        return None
-    kernels = _load_kernels()
-    if kernels is None and fast:
-        raise ImportError("fast=True needs numba: pip install 'gdlab[fast]'")
-    return kernels
+    widest = max(layers[i].out_features for i in pairs) * n_rows
+    return accel.kernels(fast, max(n_parameters, widest))
 
 
 def _bias0(dense):
     return dense.b[0] if dense.bias else dense.W.dtype.type(0)
-
-
-_missing = []  # [True] once numba failed to import: a failed import is not cached by Python
-
-
-def _load_kernels():
-    if _missing:
-        return None
-    try:
-        from gdlab import _fast
-    except ImportError:
-        _missing.append(True)
-        return None
-    return _fast
 
 
 def forward(layers, pairs, X, kernels):

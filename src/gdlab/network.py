@@ -12,7 +12,7 @@ import copy
 
 import numpy as np
 
-from gdlab import fusion
+from gdlab import accel, fusion
 from gdlab.layers import Dense, Layer, get_activation
 
 _FLOAT_DTYPES = (np.dtype(np.float32), np.dtype(np.float64))
@@ -46,9 +46,7 @@ class Sequential:
     """
 
     def __init__(self, layers, dtype="float32", seed=0, fast=None):
-        if fast is not None and not isinstance(fast, (bool, np.bool_)):
-            raise ValueError(f"fast must be None, True or False, got {fast!r}")
-        self.fast = None if fast is None else bool(fast)
+        self.fast = accel.check_fast(fast)
         layers = list(layers)
         if not layers:
             raise ValueError("Sequential needs at least one layer")

@@ -10,6 +10,9 @@ from math import isfinite
 
 import numpy as np
 
+from gdlab import accel
+from gdlab.accel import FAST_MIN_SIZE  # noqa: F401 - public here too
+
 # --- validation ------------------------------------------------------------------------------
 
 def _real(name, value, *, low=None, high=None, low_open=False, high_open=False):
@@ -37,35 +40,21 @@ def _betas(value):
             _real("betas[1]", b2, low=0.0, high=1.0, high_open=True))
 
 
-# below this many elements, auto mode keeps NumPy: numba's import and cache load (about 1 s a
-# process) would cost more than the steps save (about 2 microseconds per 1000 elements)
-FAST_MIN_SIZE = 65536
-
-
 def _kernels(fast, params):
     """The numba kernels (gdlab._fast) if the fast path is asked for or allowed, else None.
 
     ``fast=None`` takes it when numba is installed and ``params`` is one contiguous 1-D array
-    (the training loop's flat vector) of at least ``FAST_MIN_SIZE`` elements; ``True`` insists
-    on it; ``False`` keeps NumPy. Both paths give the same bits.
+    (the training loop's flat vector) of at least ``FAST_MIN_SIZE`` elements (see
+    :mod:`gdlab.accel`); ``True`` insists on it; ``False`` keeps NumPy. Both give the same bits.
     """
-    if fast is not None and not isinstance(fast, (bool, np.bool_)):
-        raise ValueError(f"fast must be None, True or False, got {fast!r}")
+    fast = accel.check_fast(fast)
     if fast is False:
         return None
     if not (len(params) == 1 and params[0].ndim == 1 and params[0].flags.c_contiguous):
         if fast:
             raise ValueError("fast=True needs params to be one contiguous 1-D array")
         return None
-    if fast is None and params[0].size < FAST_MIN_SIZE:
-        return None
-    try:
-        from gdlab import _fast
-    except ImportError:
-        if fast:
-            raise ImportError("fast=True needs numba: pip install 'gdlab[fast]'") from None
-        return None
-    return _fast
+    return accel.kernels(fast, params[0].size)
 
 
 # --- the formulas shared by several optimizers (each written once) ----------------------------
