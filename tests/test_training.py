@@ -241,6 +241,33 @@ def test_divergence_raises_and_leaves_finite_parameters(activation, factor):
         assert err.step in (trainer.step, trainer.step + 1)
 
 
+def test_initial_loss_on_large_data_comes_from_4096_evenly_spaced_rows():
+    X, y = blobs(n=10_000, seed=3)
+    order = np.argsort(y, kind="stable")  # sorted by class: a prefix would see one class only
+    X, y = X[order], y[order]
+    net = mlp(4, [8], 3, seed=0)
+    rows = [i * 9999 // 4095 for i in range(4096)]  # 4096 evenly spaced rows, first and last
+    logits = torch.from_numpy(net.predict(X[rows]).astype(np.float64))
+    want = float(torch.nn.functional.cross_entropy(logits, torch.from_numpy(y[rows])))
+    copy = net.clone()
+    trainer = Trainer(copy, CrossEntropyLoss(), SGD([copy.flat_parameters], lr=0.01),
+                      batch_size=500, epochs=1, tol=None)
+    trainer.fit(X, y)
+    assert trainer._initial_loss == pytest.approx(want, rel=1e-5)
+    full = float(torch.nn.functional.cross_entropy(
+        torch.from_numpy(net.predict(X).astype(np.float64)), torch.from_numpy(y)))
+    assert trainer._initial_loss == pytest.approx(full, rel=0.05)  # a fair estimate
+
+
+def test_divergence_on_large_data_is_still_caught():
+    X, y = regression(n=20_000)
+    net = mlp(3, [16], 1, "tanh", seed=0)
+    trainer = Trainer(net, "mse", SGD([net.flat_parameters], lr=5.0), batch_size=1000,
+                      epochs=50, tol=None)
+    with pytest.raises(DivergenceError):
+        trainer.fit(X, y)
+
+
 def test_no_divergence_with_a_sane_learning_rate():
     X, y = regression(n=40)
     net = mlp(3, [16], 1, "tanh", seed=0)

@@ -36,6 +36,10 @@ __all__ = ["Trainer", "fit", "History", "FitResult", "Callback"]
 _FIT_KWARGS = ("sample_weight", "validation_data", "validation_fraction")
 
 
+#: rows of the training data that estimate the initial loss (the divergence test's reference)
+INITIAL_LOSS_ROWS = 4096
+
+
 class Trainer(TrainLoop):
     """Trains ``net`` on ``loss`` with ``optimizer``; see the module docstring for the step.
 
@@ -70,8 +74,9 @@ class Trainer(TrainLoop):
         monitored value.
     clip_norm, clip_value : gradient clipping (global norm, then elementwise) before the step.
     divergence_factor : DivergenceError when an epoch's training loss exceeds this factor times
-        the loss of the initial network on the training data, or on any non-finite loss or
-        gradient (checked at every step, before the update).
+        the loss of the initial network on the training data (on at most 4,096 of its rows,
+        evenly spaced, so that this reference costs a fraction of an epoch on large data), or
+        on any non-finite loss or gradient (checked at every step, before the update).
     task : ``"classification"`` or ``"regression"`` (default: from the loss) picks the metrics.
     callbacks : objects with any of ``on_train_begin``, ``on_step_end``, ``on_epoch_end``,
         ``on_train_end`` (see :class:`gdlab.Callback`).
@@ -269,11 +274,15 @@ class Trainer(TrainLoop):
         self._setup_step(data)
         if comm.size > 1:  # every rank starts from rank 0's parameters and buffers
             comm.start_fit(self.net, data["X"].shape[0], data["batch_size"], self.drop_last)
-        # the initial loss (a forward pass over all the training data) only serves the
-        # divergence test
+        # the initial loss only serves the divergence test, whose factor (100) is coarse: an
+        # evenly spaced sample of the rows estimates it well and spares a pass over big data
         if self._initial_loss is None and self.divergence_factor is not None:
-            self._initial_loss = fitdata.evaluate(self.net, self.loss, self.task, data["X"],
-                                                  data["y"], data["w"])["loss"]
+            X, y, w = data["X"], data["y"], data["w"]
+            if X.shape[0] > INITIAL_LOSS_ROWS:
+                k = INITIAL_LOSS_ROWS
+                rows = np.arange(k, dtype=np.intp) * (X.shape[0] - 1) // (k - 1)
+                X, y, w = X[rows], y[rows], None if w is None else w[rows]
+            self._initial_loss = fitdata.evaluate(self.net, self.loss, self.task, X, y, w)["loss"]
         cbs = {name: [getattr(c, name) for c in self.callbacks if _overrides(c, name)]
                for name in ("on_train_begin", "on_step_end", "on_epoch_end", "on_train_end")}
         self._step_callbacks = cbs["on_step_end"]
