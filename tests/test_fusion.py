@@ -23,7 +23,7 @@ pytestmark = pytest.mark.skipif(importlib.util.find_spec("numba") is None,
                                 reason="numba is not installed")
 
 # (hidden layers, outputs): one output takes the outer-product kernel, more the general one
-SHAPES = [((16,), 1), ((16, 9), 3), ((7, 5, 6), 1)]
+SHAPES = [((16,), 1), ((16, 9), 3), ((7, 5, 6), 1), ((4, 1, 3), 2)]
 
 
 def _pass(net, X, g):
@@ -112,6 +112,18 @@ def test_non_finite_gradients_propagate_through_dead_units_as_in_numpy(rng):
     for a, b in zip(results[0][2], results[1][2], strict=True):
         np.testing.assert_array_equal(np.isfinite(a), np.isfinite(b))
     assert not np.isfinite(results[0][2][0]).all()
+
+
+@pytest.mark.parametrize("n_out", [1, 2])
+def test_every_relu_of_a_deep_network_runs_fused(n_out, rng, monkeypatch):
+    net = mlp(6, (8, 7, 6), n_out, seed=0, fast=True)
+
+    def unfused(*args, **kwargs):
+        raise AssertionError("a ReLU ran its NumPy code on the fused path")
+    monkeypatch.setattr(gdlab.layers.ReLU, "forward", unfused)
+    monkeypatch.setattr(gdlab.layers.ReLU, "backward", unfused)
+    net.forward(rng.normal(size=(5, 6)), training=True)
+    net.backward(rng.normal(size=(5, n_out)))
 
 
 def test_second_backward_after_a_fused_forward_is_an_error(rng):

@@ -58,7 +58,7 @@ def forward(layers, pairs, X, kernels):
             Y = layer.forward(X, True, add_bias=False)
             layers[i + 1]._out = Y  # what ReLU.forward would keep, and return
             head = layers[i + 2]
-            if head.out_features == 1:  # the next layer's one output in the same pass
+            if head.out_features == 1 and i + 2 not in pairs:  # its one output in the same pass
                 out = head._work("Y", Y.shape[0], 1, Y.dtype)
                 kernels.bias_relu_dot_(Y, layer.b, head.W[:, 0], _bias0(head), out)
                 head._X = Y
@@ -90,6 +90,12 @@ def backward(layers, pairs, grad, stop, input_grad):
             grad = dense.backward(out, need_input_grad=input_grad or i - 2 > stop,
                                   bias_grad=False)
             i -= 3
+        elif i - 1 in pairs:  # the ReLU of a pair whose head was the Dense of the pair above
+            dense, out = layers[i - 1], layer._out
+            kernels.relu_backward_bias_(grad, out, dense.db)
+            grad = dense.backward(out, need_input_grad=input_grad or i - 1 > stop,
+                                  bias_grad=False)
+            i -= 2
         else:
             grad = layer.backward(grad, need_input_grad=input_grad or i > stop)
             i -= 1
