@@ -175,7 +175,7 @@ class Sequential:
         mode = self.training if training is None else bool(training)
         self._fused = None  # the fused pairs of this forward, which backward must mirror
         fast = getattr(self, "fast", None)
-        if mode and fast is not False:
+        if mode and fast is not False and (fast or self._fusion_may_apply(X.shape[0])):
             pairs = fusion.fusable_pairs(self.layers)
             kernels = fusion.kernels_for(fast, self.layers, pairs, X.shape[0],
                                          self._flat_params.size)
@@ -187,6 +187,16 @@ class Sequential:
         return X
 
     __call__ = forward
+
+    def _fusion_may_apply(self, n_rows):
+        # a quick bound before looking for pairs: the batch-size-1 steps of stochastic
+        # gradient descent on a small network cost a few microseconds each. The widest layer
+        # is remembered from the first call: layers swapped in later can at worst make auto
+        # mode miss a fusion, never fuse a wrong pair (fusable_pairs looks at the layers)
+        widest = self.__dict__.get("_widest")
+        if widest is None:
+            widest = self._widest = max(getattr(layer, "out_features", 0) for layer in self.layers)
+        return accel.FAST_MIN_SIZE <= max(self._flat_params.size, widest * n_rows)
 
     def predict(self, X) -> np.ndarray:
         """The output in evaluation mode (whatever the network's current mode)."""
