@@ -16,7 +16,9 @@ import numpy as np
 
 FAST_MIN_SIZE = 65536
 
-_missing = []  # [True] once numba failed to import: Python retries a failed import every time
+# [module] once loaded, [None] once numba failed to import (Python would retry a failed import
+# every time, and even a successful one costs a lookup per training step)
+_loaded = []
 
 
 def auto_enabled() -> bool:
@@ -43,11 +45,10 @@ def kernels(fast, size):
 
 
 def _load():
-    if _missing:
-        return None
-    try:
-        from gdlab import _fast
-    except ImportError:
-        _missing.append(True)
-        return None
-    return _fast
+    if not _loaded:
+        try:
+            from gdlab import _fast
+        except ImportError:
+            _fast = None
+        _loaded.append(_fast)
+    return _loaded[0]

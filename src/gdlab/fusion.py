@@ -74,7 +74,7 @@ def forward(layers, pairs, X, kernels):
 def backward(layers, pairs, grad, stop, input_grad):
     """Backward through ``layers[stop:]`` in reverse, each pair in ``pairs`` fused, after a
     :func:`forward` that fused the same pairs; as :meth:`gdlab.Sequential.backward`."""
-    from gdlab import _fast as kernels  # loaded by that forward
+    kernels = accel.kernels(True, 0)  # loaded by that forward
 
     i = len(layers) - 1
     while i >= stop:
