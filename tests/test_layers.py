@@ -45,9 +45,9 @@ def test_activation_matches_torch(name, shape, dtype, rng):
 
 @pytest.mark.parametrize("dtype", [np.float64, np.float32])
 # (1, 6, 4), (7, 1, 5) and (7, 5, 1) make one of the three products an outer product, which
-# Dense computes by broadcasting instead of matmul
+# Dense computes by broadcasting instead of matmul (by einsum from 4,096 elements: the last two)
 @pytest.mark.parametrize("shape", [(1, 1, 1), (5, 3, 4), (32, 20, 9), (1, 6, 4), (7, 1, 5),
-                                   (7, 5, 1)])
+                                   (7, 5, 1), (300, 1, 20), (300, 20, 1)])
 def test_dense_matches_torch_linear(shape, dtype, rng):
     n, fin, fout = shape
     net = gdlab.Sequential([gdlab.Dense(fin, fout, init="torch")], dtype=dtype, seed=3)
