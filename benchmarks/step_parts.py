@@ -1,0 +1,148 @@
+"""Where the time of one training step goes: each part of a B1 and a B3 step timed alone.
+
+    python benchmarks/step_parts.py
+
+One thread, float32, best of 7 rounds of many calls, on arrays of the benchmarks' shapes: B1
+(784-256-128-10, batch 128, Adam) and B3 (20,000 x 100, 100-64-1, full batch). Each part runs
+alone, on caches warmed by its own previous call (only the gathering reads fresh rows), so
+their sum is a lower bound of a real step, in which the Adam update and the matrix products
+evict each other's data. The fused numba kernels and the NumPy code they
+replace are timed side by side (needs numba for the kernel rows).
+"""
+
+from __future__ import annotations
+
+import timeit
+
+import numpy as np
+from _common import threads
+
+from gdlab.losses import CrossEntropyLoss
+from gdlab.optim import Adam
+
+
+def best_us(fn, number):
+    fn()
+    return min(timeit.repeat(fn, number=number, repeat=7)) / number * 1e6
+
+
+def b1_parts(rng, kernels):
+    sizes, k = (784, 256, 128, 10), 128
+    X = rng.standard_normal((60_000, 784), dtype=np.float32)
+    order = rng.permutation(60_000)
+    xb = X[order[:k]]
+    step = iter(range(10**9))
+
+    def gather():  # the next batch of the epoch's order: rows not yet in cache, as in training
+        s = next(step) * k % (60_000 - k)
+        np.take(X, order[s:s + k], axis=0, out=xb, mode="clip")
+    Ws = [rng.standard_normal((a, b), dtype=np.float32) * 0.05 for a, b in zip(sizes, sizes[1:])]
+    outs = [np.empty((k, s), np.float32) for s in sizes[1:]]
+    dWs = [np.empty_like(W) for W in Ws]
+    ins = [np.empty((k, s), np.float32) for s in sizes[1:-1]]
+
+    def products():
+        h = xb
+        for W, o in zip(Ws, outs):
+            np.matmul(h, W, out=o)
+            h = o
+        g = outs[-1]
+        for i in range(2, -1, -1):
+            np.matmul((xb if i == 0 else outs[i - 1]).T, g, out=dWs[i])
+            if i:
+                np.matmul(g, Ws[i].T, out=ins[i - 1])
+                g = ins[i - 1]
+
+    n_params = sum(W.size + W.shape[1] for W in Ws)
+    p = rng.standard_normal(n_params, dtype=np.float32)
+    g = rng.standard_normal(n_params, dtype=np.float32) * 1e-3
+    y = rng.integers(0, 10, k)
+    loss = CrossEntropyLoss()
+    numpy_adam = Adam([p.copy()], fast=False)
+    h1, h2 = outs[0], outs[1]
+    b1, b2 = np.zeros(256, np.float32), np.zeros(128, np.float32)
+    m1, m2 = np.empty_like(h1), np.empty_like(h2)
+
+    def numpy_relu_parts():
+        for h, b, m in ((h1, b1, m1), (h2, b2, m2)):
+            h += b
+            np.maximum(h, 0, out=h)
+            np.greater(h, 0, out=m)
+            np.multiply(m, h, out=m)
+            np.ones(k, np.float32) @ m
+    rows = [
+        ("B1 the 8 matrix products", best_us(products, 300)),
+        ("B1 Adam update, NumPy", best_us(lambda: numpy_adam.step([g]), 300)),
+        ("B1 gathering the batch's rows (np.take)", best_us(gather, 400)),
+        ("B1 softmax cross-entropy, value and gradient",
+         best_us(lambda: loss._compute(outs[-1], y, None, True), 2000)),
+        ("B1 global gradient norm (np.dot)", best_us(lambda: np.dot(g, g), 1000)),
+        ("B1 bias, ReLU, its derivative, bias gradients: NumPy", best_us(numpy_relu_parts, 1000)),
+    ]
+    if kernels is not None:
+        opt = Adam([p], fast=True)
+        rows.insert(2, ("B1 Adam update, numba kernel", best_us(lambda: opt.step([g]), 300)))
+
+        def fused():
+            for h, b, db in ((h1, b1, b1.copy()), (h2, b2, b2.copy())):
+                kernels.bias_relu_(h, b)
+                kernels.relu_backward_bias_(h, h, db)
+        rows.append(("B1 the same, fused numba kernels", best_us(fused, 1000)))
+    return rows
+
+
+def b3_parts(rng, kernels):
+    n = 20_000
+    X = rng.standard_normal((n, 100), dtype=np.float32)
+    W1 = rng.standard_normal((100, 64), dtype=np.float32) * 0.1
+    b1 = rng.standard_normal(64, dtype=np.float32) * 0.1
+    w2 = rng.standard_normal((64, 1), dtype=np.float32) * 0.1
+    H, dH, o = np.empty((n, 64), np.float32), np.empty((n, 64), np.float32), np.empty((n, 1), np.float32)
+    d = rng.standard_normal((n, 1), dtype=np.float32) * 1e-4
+    dW1, dw2, db1 = np.empty_like(W1), np.empty(64, np.float32), np.empty(64, np.float32)
+    dc = np.empty(1, np.float32)
+    ones = np.ones(n, np.float32)
+    np.matmul(X, W1, out=H)
+
+    mask = np.empty_like(H)
+
+    def numpy_elementwise():
+        np.add(H, b1, out=H)
+        np.maximum(H, 0, out=H)
+        np.matmul(H, w2, out=o)
+        np.matmul(H.T, d, out=dw2.reshape(64, 1))
+        np.einsum("i,j->ij", d[:, 0], w2[:, 0], out=dH)
+        np.greater(H, 0, out=mask)
+        np.multiply(dH, mask, out=dH)
+        ones @ dH
+    rows = [
+        ("B3 X W1 (forward product)", best_us(lambda: np.matmul(X, W1, out=H), 30)),
+        ("B3 X^T dH (weight gradient)", best_us(lambda: np.matmul(X.T, dH, out=dW1), 30)),
+        ("B3 bias, ReLU, head product, its gradients, ReLU derivative, bias gradient: NumPy",
+         best_us(numpy_elementwise, 20)),
+    ]
+    if kernels is not None:
+        def fused():
+            kernels.bias_relu_dot_(H, b1, w2[:, 0], np.float32(0.1), o)
+            kernels.outer_relu_backward_bias_(d, w2[:, 0], H, db1, dw2, dc)
+        rows.append(("B3 the same, two fused numba kernels", best_us(fused, 20)))
+    return rows
+
+
+def main():
+    try:
+        from gdlab import _fast as kernels
+    except ImportError:
+        kernels = None
+    rng = np.random.default_rng(0)
+    with threads(1):
+        rows = b1_parts(rng, kernels) + b3_parts(rng, kernels)
+    width = max(len(name) for name, _ in rows)
+    print(f"| {'part of one step (1 thread, warm caches)':<{width}} | {'us':>8} |")
+    print(f"|{'-' * (width + 2)}|{'-' * 10}|")
+    for name, us in rows:
+        print(f"| {name:<{width}} | {us:8.1f} |")
+
+
+if __name__ == "__main__":
+    main()
