@@ -161,6 +161,10 @@ def test_auto_mode_fuses_large_networks_and_large_batches_only():
 def test_fast_must_be_none_or_a_bool(value):
     with pytest.raises(ValueError, match="fast must be None, True or False"):
         mlp(2, (3,), 1, fast=value)
+    net = mlp(2, (3,), 1)
+    with pytest.raises(ValueError, match="fast must be None, True or False"):
+        net.fast = value
+    assert net.fast is None
 
 
 def test_fast_true_without_numba_is_a_clear_error():

@@ -174,7 +174,7 @@ class Sequential:
         X = self.check_input(X)
         mode = self.training if training is None else bool(training)
         self._fused = None  # the fused pairs of this forward, which backward must mirror
-        fast = getattr(self, "fast", None)
+        fast = self.fast
         if mode and fast is not False and (fast or self._fusion_may_apply(X.shape[0])):
             pairs = fusion.fusable_pairs(self.layers)
             kernels = fusion.kernels_for(fast, self.layers, pairs, X.shape[0],
@@ -187,6 +187,15 @@ class Sequential:
         return X
 
     __call__ = forward
+
+    @property
+    def fast(self):
+        """None (auto), True or False: the fused numba passes of :mod:`gdlab.fusion`."""
+        return self.__dict__.get("_fast")
+
+    @fast.setter
+    def fast(self, value):
+        self._fast = accel.check_fast(value)
 
     def _fusion_may_apply(self, n_rows):
         # a quick bound before looking for pairs: the batch-size-1 steps of stochastic
