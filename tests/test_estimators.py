@@ -6,6 +6,7 @@ scikit-learn's trajectory to rounding error: that checks the losses' scaling, th
 the learning-rate modes, the stopping rule and the validation split against the original.
 """
 
+import importlib.util
 import pickle
 import warnings
 
@@ -507,3 +508,29 @@ def test_errors_name_the_parameter():
         GDClassifier(solver="lbfgs", dropout=0.1).fit(X, y)
     with pytest.raises(ValueError, match="negative"):
         GDRegressor(loss="poisson").fit(X, y - 1)
+
+
+# ---- the numba switch -------------------------------------------------------------------------
+
+@pytest.mark.skipif(importlib.util.find_spec("numba") is None, reason="numba is not installed")
+@pytest.mark.parametrize("solver", ["adam", "gd"])
+def test_fast_switches_the_kernels_and_changes_only_rounding(solver):
+    X, y = datasets.make_regression(n_samples=300, n_features=50, random_state=0)
+    X, y = StandardScaler().fit_transform(X), y / y.std()
+    fits = {}
+    for fast in (True, False):
+        est = GDRegressor(hidden_layer_sizes=(1400,), solver=solver, max_iter=5, batch_size=100,
+                          learning_rate_init=1e-3, random_state=0, dtype="float64", fast=fast)
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore", ConvergenceWarning)
+            fits[fast] = est.fit(X, y)
+    assert fits[True]._optimizer._kernels is not None and fits[True]._net.fast is True
+    assert fits[False]._optimizer._kernels is None and fits[False]._net.fast is False
+    np.testing.assert_allclose(fits[True].predict(X), fits[False].predict(X), rtol=1e-9, atol=1e-9)
+    again = pickle.loads(pickle.dumps(fits[False]))
+    assert again._net.fast is False and again._optimizer._kernels is None
+
+
+def test_fast_must_be_none_or_a_bool():
+    with pytest.raises(ValueError, match="fast"):
+        GDClassifier(fast="yes").fit([[0.0], [1.0]], [0, 1])

@@ -96,6 +96,7 @@ class _GDBase(BaseEstimator):
             validation += (loss,)
         if first_pass:
             self._build(weights, rs)
+        self._net.fast = self.fast
         if self.solver == "lbfgs":
             self._fit_lbfgs(X, target, sw, loss)
         else:
@@ -281,11 +282,13 @@ class _GDBase(BaseEstimator):
             net_state = self._net
             self._net = mlp(**self._arch)
             self._net.load_state_dict(net_state)
+            self._net.fast = self.fast
             opt_state, sched_state = self._optimizer, self._schedule
             self._optimizer = self._schedule = None
             if opt_state is not None:
                 name = opt_state["optimizer"].lower()
-                self._optimizer = make_optimizer(name, [self._net.flat_parameters])
+                self._optimizer = make_optimizer(name, [self._net.flat_parameters],
+                                                 **P.fast_kwargs(name, self.fast))
                 self._optimizer.load_state_dict(opt_state)
             if sched_state is not None and self._optimizer is not None:
                 from gdlab.schedules import make_schedule

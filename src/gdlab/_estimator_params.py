@@ -56,6 +56,7 @@ PARAMETER_CONSTRAINTS = {
     "weight_decay": [Interval(Real, 0, None, closed="left")],
     "dtype": [None, StrOptions({"float32", "float64"}), Options(type, {np.float32, np.float64})],
     "callbacks": [None, list, tuple],
+    "fast": [None, "boolean"],
 }
 
 
@@ -117,11 +118,17 @@ def optimizer_spec(est):
     kw = {"lr": est.learning_rate_init, "weight_decay": est.weight_decay}
     if solver in SGD_SOLVERS:
         kw.update(momentum=est.momentum,
-                  nesterov=bool(est.nesterovs_momentum and est.momentum > 0))
+                  nesterov=bool(est.nesterovs_momentum and est.momentum > 0),
+                  **fast_kwargs("sgd", est.fast))
         return "sgd", kw
     if solver in ADAM_SOLVERS:
         kw.update(betas=(est.beta_1, est.beta_2), eps=est.epsilon)
-    return solver, kw
+    return solver, {**kw, **fast_kwargs(solver, est.fast)}
+
+
+def fast_kwargs(optimizer_name, fast):
+    """``{"fast": fast}`` for the optimizers that have numba kernels (SGD, Adam, AdamW)."""
+    return {"fast": fast} if optimizer_name in ("sgd", "adam", "adamw") else {}
 
 
 # ---- losses in scikit-learn's scaling ---------------------------------------------------------

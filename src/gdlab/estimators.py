@@ -78,6 +78,8 @@ class GDClassifier(ClassifierMixin, _GDBase):
         "float64".
     callbacks : None or a list of training-loop callbacks (``on_epoch_end(trainer, logs)``
         returning True stops training).
+    fast : None (auto), True or False: the numba kernels of ``gdlab[fast]`` for the optimizer
+        update (sgd, gd, adam, adamw) and the fused Dense + ReLU passes (see gdlab.accel).
 
     With ``early_stopping=True``, ``validation_loss_curve_`` records the validation loss of
     each epoch beside ``loss_curve_``.
@@ -107,7 +109,7 @@ class GDClassifier(ClassifierMixin, _GDBase):
                  beta_1=0.9, beta_2=0.999, epsilon=1e-8, n_iter_no_change=10, max_fun=15000,
                  class_weight=None, batchnorm=False, dropout=0.0, weight_init=None,
                  lr_schedule=None, clip_norm=None, weight_decay=0.0, dtype=None,
-                 callbacks=None):
+                 callbacks=None, fast=None):
         _store(self, locals())
 
     @_fit_context(prefer_skip_nested_validation=True)
@@ -237,7 +239,7 @@ class GDRegressor(RegressorMixin, _GDBase):
                  nesterovs_momentum=True, early_stopping=False, validation_fraction=0.1,
                  beta_1=0.9, beta_2=0.999, epsilon=1e-8, n_iter_no_change=10, max_fun=15000,
                  batchnorm=False, dropout=0.0, weight_init=None, lr_schedule=None,
-                 clip_norm=None, weight_decay=0.0, dtype=None, callbacks=None):
+                 clip_norm=None, weight_decay=0.0, dtype=None, callbacks=None, fast=None):
         _store(self, locals())
 
     @_fit_context(prefer_skip_nested_validation=True)
