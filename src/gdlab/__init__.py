@@ -60,7 +60,7 @@ _SUBMODULES = {
     "layers", "losses", "init", "network", "optim", "schedules", "training", "checkpoint",
     "data", "functions", "distributed", "estimators", "plots", "report", "cli", "gradient_check",
     "normalization", "errors", "clip", "idx", "runs", "comparison", "explain", "commands",
-    "optimizer", "launch", "tour", "schedule_spec",
+    "optimizer", "launch", "tour", "schedule_spec", "adaptive", "accel", "fusion",
 }
 
 __all__ = sorted(_NAMES) + ["__version__"]
