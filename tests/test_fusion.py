@@ -6,10 +6,12 @@ import pickle
 import subprocess
 import sys
 
+import hypothesis.strategies as st
 import numpy as np
 import pytest
 import torch
 from helpers import TOL, rel_err, to_torch, torch_linear_from_dense
+from hypothesis import given, settings
 
 import gdlab
 from gdlab import fusion
@@ -198,3 +200,23 @@ def test_training_with_fused_kernels_follows_the_numpy_path(opt, batch, rng):
     # the only difference is the order of the bias-gradient sums: float64 rounding
     np.testing.assert_allclose(params[0], params[1], rtol=1e-9, atol=1e-12)
     assert not np.array_equal(params[0], mlp(5, (32, 16), 1, dtype="float64", seed=4).flat_parameters)
+
+
+@given(hidden=st.lists(st.integers(1, 12), min_size=1, max_size=3), n_out=st.integers(1, 3),
+       rows=st.integers(1, 30), seed=st.integers(0, 2**16))
+@settings(max_examples=40)
+def test_any_shape_fused_equals_numpy_to_rounding(hidden, n_out, rows, seed):
+    rng = np.random.default_rng(seed)
+    X = rng.normal(size=(rows, 3))
+    g = rng.normal(size=(rows, n_out))
+    results = []
+    for fast in (True, False):
+        net = mlp(3, hidden, n_out, dtype="float64", seed=seed % 1000, fast=fast)
+        for b in net.parameters()[1::2]:
+            b[...] = np.random.default_rng(seed + 1).normal(size=b.shape)
+        results.append(_pass(net, X, g))
+    (out_f, dX_f, grads_f), (out_p, dX_p, grads_p) = results
+    np.testing.assert_allclose(out_f, out_p, rtol=1e-12, atol=1e-12)
+    np.testing.assert_allclose(dX_f, dX_p, rtol=1e-12, atol=1e-12)
+    for a, b in zip(grads_f, grads_p, strict=True):
+        np.testing.assert_allclose(a, b, rtol=1e-12, atol=1e-12)
