@@ -15,12 +15,22 @@ from sklearn.utils.optimize import _check_optimize_result
 from sklearn.utils.validation import _check_sample_weight, check_is_fitted, validate_data
 
 from gdlab import _estimator_params as P
+from gdlab import fitdata
 from gdlab.errors import DivergenceError
 from gdlab.network import mlp
 from gdlab.optim import make_optimizer
 
 _NON_FINITE = ("Solver produced non-finite parameter weights. The input data may contain "
                "large values and need to be preprocessed.")
+
+
+def _dense_finite(X):
+    """X as a dense array, checked for NaN and infinity (one pass; validate_data's check, a
+    sum over X, costs more on large data)."""
+    if hasattr(X, "toarray"):
+        X = X.toarray()
+    fitdata.assert_finite(X, "Input X")
+    return X
 
 
 class _GDBase(BaseEstimator):
@@ -246,9 +256,8 @@ class _GDBase(BaseEstimator):
         """The network's output (logits for classifiers) on validated ``X``."""
         check_is_fitted(self)
         X = validate_data(self, X, accept_sparse=["csr", "csc"],
-                          dtype=(np.float64, np.float32), reset=False)
-        if hasattr(X, "toarray"):
-            X = X.toarray()
+                          dtype=(np.float64, np.float32), reset=False, ensure_all_finite=False)
+        X = _dense_finite(X)
         with np.errstate(over="ignore", invalid="ignore"):
             out = P.predict_chunked(self._net, X.astype(self._net.dtype, copy=False))
         bad = ~np.isfinite(out)

@@ -41,7 +41,7 @@ from sklearn.utils.metaestimators import available_if
 from sklearn.utils.multiclass import _check_partial_fit_first_call, type_of_target, unique_labels
 from sklearn.utils.validation import check_is_fitted, validate_data
 
-from gdlab._estimator_base import _GDBase
+from gdlab._estimator_base import _dense_finite, _GDBase
 
 __all__ = ["GDClassifier", "GDRegressor"]
 
@@ -131,9 +131,9 @@ class GDClassifier(ClassifierMixin, _GDBase):
 
     def _validate_input(self, X, y, incremental, reset):
         X, y = validate_data(self, X, y, accept_sparse=["csr", "csc"], multi_output=True,
-                             dtype=(np.float64, np.float32), reset=reset)
-        if hasattr(X, "toarray"):
-            X = X.toarray()
+                             dtype=(np.float64, np.float32), reset=reset,
+                             ensure_all_finite=False)
+        X = _dense_finite(X)
         if y.ndim == 2 and y.shape[1] == 1:
             y = column_or_1d(y, warn=True)
         if not hasattr(self, "classes_") or (not self.warm_start and not incremental):
@@ -255,9 +255,9 @@ class GDRegressor(RegressorMixin, _GDBase):
 
     def _validate_input(self, X, y, incremental, reset):
         X, y = validate_data(self, X, y, accept_sparse=["csr", "csc"], multi_output=True,
-                             y_numeric=True, dtype=(np.float64, np.float32), reset=reset)
-        if hasattr(X, "toarray"):
-            X = X.toarray()
+                             y_numeric=True, dtype=(np.float64, np.float32), reset=reset,
+                             ensure_all_finite=False)
+        X = _dense_finite(X)
         if y.ndim == 2 and y.shape[1] == 1:
             y = column_or_1d(y, warn=True)
         if self.loss == "poisson" and np.any(y < 0):
