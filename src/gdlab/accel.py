@@ -4,7 +4,7 @@ Optimizers (``fast=``) and :class:`gdlab.Sequential` (``fast=``) choose between 
 and the kernels of :mod:`gdlab._fast`: ``True`` insists on the kernels, ``False`` keeps NumPy,
 ``None`` (the default) takes the kernels when numba is installed and the work is large
 enough, ``FAST_MIN_SIZE`` elements: below that, numba's one-time import and cache load (about
-1 s and 140 MB a process) would cost more than the steps save. The environment variable
+0.5 to 0.8 s and 140 MB a process) would cost more than the steps save. The environment variable
 ``GDLAB_FAST=0`` turns that automatic choice off everywhere (estimators and CLI included).
 """
 
