@@ -8,6 +8,7 @@ BLAS is limited with threadpoolctl and PyTorch with ``torch.set_num_threads``.
 from __future__ import annotations
 
 import contextlib
+import importlib.util
 import os
 import platform
 import statistics
@@ -19,7 +20,9 @@ import warnings
 import numpy as np
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
-if os.path.join(ROOT, "src") not in sys.path:  # run from a checkout without installing
+# the installed gdlab (with the C kernels its install compiled); a checkout's src/ only where
+# gdlab is not installed
+if importlib.util.find_spec("gdlab") is None and os.path.join(ROOT, "src") not in sys.path:
     sys.path.insert(0, os.path.join(ROOT, "src"))
 
 
@@ -106,7 +109,29 @@ def machine():
         "versions": v,
         "openblas_env": env,
         "platform": platform.platform(),
+        "c_kernels": c_kernels_info(),
     }
+
+
+def has_c_kernels():
+    import importlib.util
+
+    return importlib.util.find_spec("gdlab._ckernels") is not None
+
+
+def c_kernels_info():
+    """How gdlab._ckernels was built: the compiler's first line of ``--version``, or why not."""
+    import subprocess
+    import sysconfig
+
+    if not has_c_kernels():
+        return "not built"
+    cc = (sysconfig.get_config_var("CC") or "cc").split()[0]
+    try:
+        out = subprocess.run([cc, "--version"], capture_output=True, text=True, timeout=10)
+        return out.stdout.splitlines()[0]
+    except (OSError, IndexError, subprocess.SubprocessError):
+        return f"built ({cc})"
 
 
 def has_numba():

@@ -3,7 +3,9 @@
     python benchmarks/_worker.py <module> <rival> --threads N [--repeats R] [--quick] [--memory]
 
 A fresh process per rival keeps them from sharing warm caches, thread pools or allocator
-state, and lets ``gdlab-numpy`` run as the plain NumPy install does: numba cannot be imported.
+state, and lets each gdlab rival run as an install without some kernels does: ``gdlab-numba``
+cannot import the C kernels (gdlab._ckernels, as where no C compiler was found at install),
+``gdlab-numpy`` cannot import them nor numba (the NumPy code alone).
 """
 
 from __future__ import annotations
@@ -27,8 +29,11 @@ def main(argv=None):
     p.add_argument("--quick", action="store_true")
     p.add_argument("--memory", action="store_true")
     args = p.parse_args(argv)
+    # a None entry makes "import X" raise ImportError, as if X were not installed
+    if args.rival.endswith(("-numpy", "-numba")):
+        sys.modules["gdlab._ckernels"] = None
     if args.rival.endswith("-numpy"):
-        sys.modules["numba"] = None  # "import numba" now raises ImportError: the NumPy-only path
+        sys.modules["numba"] = None
     import _common  # noqa: F401  (puts src/ on the path)
 
     if args.rival.startswith("torch"):
@@ -40,10 +45,8 @@ def main(argv=None):
     module = importlib.import_module(args.module)
     with threads(args.threads):
         result = module.measure(args.rival, args)
-    if args.rival.endswith("-numpy"):
-        result["numba_loaded"] = sys.modules.get("numba") is not None
-    else:
-        result["numba_loaded"] = "numba" in sys.modules and sys.modules["numba"] is not None
+    result["kernels_loaded"] = [name for name in ("gdlab._ckernels", "numba")
+                                if sys.modules.get(name) is not None]
     print(json.dumps(result))
 
 

@@ -11,6 +11,7 @@ learning. Both follow the input's dtype, so each row fits float64 or float32 dat
 from __future__ import annotations
 
 import argparse
+import importlib.util
 import os
 import statistics
 import sys
@@ -20,7 +21,8 @@ import warnings
 import numpy as np
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
-if os.path.join(ROOT, "src") not in sys.path:  # run from a checkout without installing
+# the installed gdlab (with its compiled C kernels); a checkout's src/ only where not installed
+if importlib.util.find_spec("gdlab") is None and os.path.join(ROOT, "src") not in sys.path:
     sys.path.insert(0, os.path.join(ROOT, "src"))
 
 

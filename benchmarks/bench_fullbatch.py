@@ -11,7 +11,7 @@ import numpy as np
 from _common import quiet
 
 NAME = "fullbatch"
-RIVALS = ("gdlab", "gdlab-numpy", "torch")
+RIVALS = ("gdlab", "gdlab-numba", "gdlab-numpy", "torch")
 N, D, HIDDEN, STEPS, LR = 20_000, 100, (64,), 200, 0.01
 
 
@@ -55,7 +55,8 @@ def make_torch(seed=0):
     return fit, f"torch {torch.__version__} eager loop, torch.optim.SGD"
 
 
-MAKERS = {"gdlab": make_gdlab, "gdlab-numpy": make_gdlab, "torch": make_torch}
+MAKERS = {"gdlab": make_gdlab, "gdlab-numba": make_gdlab, "gdlab-numpy": make_gdlab,
+          "torch": make_torch}
 
 
 def measure(rival, args):
@@ -75,7 +76,7 @@ def summarize(res, threads):
         if rival in t:
             rows.append((f"B3 200 full-batch steps, {rival}", f"{t[rival]:.3f} s",
                          res[rival]["entry"]))
-    for name in ("gdlab", "gdlab-numpy"):
+    for name in ("gdlab", "gdlab-numba", "gdlab-numpy"):
         if name in t and "torch" in t:
             r = t["torch"] / t[name]
             checks.append((f"B3 {name} speed-up over torch", r, ">= 1.3x", r >= 1.3))

@@ -35,7 +35,7 @@ import _common  # noqa: E402
 BENCHES = ("throughput", "sgd", "fullbatch", "accuracy", "memory", "startup")
 MODULES = {"throughput": "bench_throughput", "sgd": "bench_sgd", "fullbatch": "bench_fullbatch",
            "accuracy": "bench_accuracy", "memory": "bench_throughput"}
-MEMORY_RIVALS = ("gdlab", "gdlab-numpy", "torch", "sklearn")
+MEMORY_RIVALS = ("gdlab", "gdlab-numba", "gdlab-numpy", "torch", "sklearn")
 
 
 def worker(module, rival, args, memory=False, repeats=None):
@@ -62,8 +62,12 @@ def run_bench(name, args):
         return res, bench_startup.summarize(res, args.threads)
     module = __import__(MODULES[name])
     rivals = MEMORY_RIVALS if name == "memory" else module.RIVALS
-    if not _common.has_numba():
-        rivals = tuple(r for r in rivals if r != "gdlab-numpy")
+    have_c, have_numba = _common.has_c_kernels(), _common.has_numba()
+    # leave out a rival that would run the same code as "gdlab", or as another rival
+    drop = {"gdlab-numba"} if not (have_c and have_numba) else set()
+    if not (have_c or have_numba):
+        drop.add("gdlab-numpy")
+    rivals = tuple(r for r in rivals if r not in drop)
     res = {}
     if name in ("accuracy", "memory"):
         for rival in rivals:
@@ -103,7 +107,7 @@ def summarize_memory(res, threads):
             rows.append((f"B5 memory first fit adds, {rival}", f"{mb[rival]:.1f} MB",
                          f"second fit adds {r['warm_peak_added_mb']:.1f} MB; process at "
                          f"{r['rss_before_mb']:.0f} MB before fit"))
-    for name in ("gdlab", "gdlab-numpy"):
+    for name in ("gdlab", "gdlab-numba", "gdlab-numpy"):
         if name not in mb:
             continue
         checks.append((f"B5 {name} fit adds", f"{mb[name]:.1f} MB", "< 60 MB", mb[name] < 60))
@@ -133,7 +137,7 @@ def report(all_rows, all_checks, info, args):
         f"{args.threads} thread(s) for NumPy's BLAS and PyTorch; best of {args.repeats}"
         f"{' (quick mode: smaller data)' if args.quick else ''}.",
         f"Python {v['python']}, NumPy {v['numpy']} with {info['blas']}, PyTorch {v['torch']}, "
-        f"scikit-learn {v['scikit-learn']}, numba {v['numba']}."
+        f"scikit-learn {v['scikit-learn']}, numba {v['numba']}; C kernels: {info['c_kernels']}."
         + (f" BLAS environment: {info['openblas_env']}." if info["openblas_env"] else ""),
     ]
     checks = [(n, fmt_value(val), tgt, "yes" if ok else "**no**") for n, val, tgt, ok in all_checks]
@@ -181,16 +185,17 @@ def main(argv=None):
     return 0
 
 
-METHOD = """How it is measured: every rival of every benchmark runs in a fresh process, in float32,
-with the same thread count (threadpoolctl for NumPy's BLAS, `torch.set_num_threads`), on the
-same data and model, and the rounds interleave the rivals; times are the best of the rounds.
-gdlab is measured as users call it: `GDClassifier.fit` / `GDRegressor.fit`. `gdlab` uses the
-numba kernels (`gdlab[fast]`) when numba is installed; `gdlab-numpy` is the same run with numba
-made unimportable, as in the plain NumPy install. The GEMM floor is the 8 matrix products of
-each training step alone (3 forward, 3 weight gradients, 2 input gradients), into preallocated
-arrays. Memory: the resident set size sampled every millisecond during `fit` (and the kernel's
-high-water mark), minus the size just before `fit`, for the first fit of a fresh process (lazy
-imports and first-use set-up included) and for a second one.
+METHOD = """How it is measured: every rival of every benchmark runs in a fresh process, in float32, with the
+same thread count (threadpoolctl for NumPy's BLAS, `torch.set_num_threads`), on the same data
+and model, and the rounds interleave the rivals; times are the best of the rounds. gdlab is
+measured as users call it: `GDClassifier.fit` / `GDRegressor.fit`. `gdlab` uses the C kernels
+that `pip install .` compiles; `gdlab-numba` is the same run with those made unimportable, so
+that numba's kernels (`gdlab[fast]`) run instead, as where no C compiler was found at install;
+`gdlab-numpy` makes both unimportable: NumPy's code alone. The GEMM floor is the 8 matrix
+products of each training step alone (3 forward, 3 weight gradients, 2 input gradients), into
+preallocated arrays. Memory: the resident set size sampled every millisecond during `fit` (and
+the kernel's high-water mark), minus the size just before `fit`, for the first fit of a fresh
+process (lazy imports and first-use set-up included) and for a second one.
 """
 
 

@@ -6,7 +6,6 @@ scikit-learn's trajectory to rounding error: that checks the losses' scaling, th
 the learning-rate modes, the stopping rule and the validation split against the original.
 """
 
-import importlib.util
 import pickle
 import warnings
 
@@ -510,11 +509,10 @@ def test_errors_name_the_parameter():
         GDRegressor(loss="poisson").fit(X, y - 1)
 
 
-# ---- the numba switch -------------------------------------------------------------------------
+# ---- the compiled kernels' switch -------------------------------------------------------------
 
-@pytest.mark.skipif(importlib.util.find_spec("numba") is None, reason="numba is not installed")
 @pytest.mark.parametrize("solver", ["adam", "gd"])
-def test_fast_switches_the_kernels_and_changes_only_rounding(solver):
+def test_fast_switches_the_kernels_and_changes_only_rounding(solver, kernel_backend):
     X, y = datasets.make_regression(n_samples=300, n_features=50, random_state=0)
     X, y = StandardScaler().fit_transform(X), y / y.std()
     fits = {}

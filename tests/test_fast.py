@@ -1,21 +1,27 @@
-"""The numba kernels of gdlab._fast against the NumPy reference in gdlab.optim.
+"""gdlab's compiled kernels (the C build gdlab._ckernels and the numba build gdlab._fast, each
+in turn) against the NumPy reference in gdlab.optim, and the switch between them (gdlab.accel).
 
 The kernels perform the reference's floating-point operations in the same order (no
-fastmath), so the two paths must agree bit for bit, in float32 and float64.
+fastmath, no fused multiply-add), so the two paths must agree bit for bit, in float32 and
+float64.
 """
 
 import importlib.util
 import os
+import shutil
 import subprocess
 import sys
+import sysconfig
 
 import numpy as np
 import pytest
 
-from gdlab import optim
+from gdlab import accel, optim
 
 needs_numba = pytest.mark.skipif(importlib.util.find_spec("numba") is None,
                                  reason="numba is not installed")
+needs_c = pytest.mark.skipif(importlib.util.find_spec("gdlab._ckernels") is None,
+                             reason="gdlab's C kernels are not built")
 
 CONFIGS = [
     ("SGD", {"lr": 0.05}),
@@ -51,13 +57,12 @@ def run(name, kwargs, dtype, fast, steps=60, start=None, opt_state=None):
     return p, opt
 
 
-@needs_numba
 @pytest.mark.parametrize("dtype", [np.float32, np.float64])
 @pytest.mark.parametrize(("name", "kwargs"), CONFIGS, ids=IDS)
-def test_kernels_match_numpy_bit_for_bit(name, kwargs, dtype):
+def test_kernels_match_numpy_bit_for_bit(name, kwargs, dtype, kernel_backend):
     p_fast, o_fast = run(name, kwargs, dtype, fast=True)
     p_ref, o_ref = run(name, kwargs, dtype, fast=False)
-    assert o_fast._kernels is not None and o_ref._kernels is None
+    assert o_fast._kernels.__name__ == accel.BACKENDS[kernel_backend] and o_ref._kernels is None
     assert p_fast.dtype == dtype
     assert not np.array_equal(p_fast, np.random.default_rng(0).normal(size=N).astype(dtype))
     assert np.array_equal(p_fast, p_ref)
@@ -67,9 +72,8 @@ def test_kernels_match_numpy_bit_for_bit(name, kwargs, dtype):
         assert a.dtype == dtype and np.array_equal(a, ref_state[key])
 
 
-@needs_numba
 @pytest.mark.parametrize(("name", "kwargs"), [CONFIGS[3], CONFIGS[8]], ids=[IDS[3], IDS[8]])
-def test_resume_on_the_other_path(name, kwargs):
+def test_resume_on_the_other_path(name, kwargs, kernel_backend):
     straight, _ = run(name, kwargs, np.float32, fast=False, steps=80)
     half, opt = run(name, kwargs, np.float32, fast=False, steps=40)
     resumed, _ = run(name, kwargs, np.float32, fast=True, steps=40, start=half,
@@ -77,8 +81,7 @@ def test_resume_on_the_other_path(name, kwargs):
     assert np.array_equal(straight, resumed)
 
 
-@needs_numba
-def test_auto_selection_and_fallbacks():
+def test_auto_selection_and_fallbacks(kernel_backend):
     flat = np.zeros(optim.FAST_MIN_SIZE, np.float32)
     assert optim.Adam([flat])._kernels is not None  # auto: on for one large flat vector
     assert optim.SGD([flat[:-1]])._kernels is None  # ... off for a small one
@@ -108,8 +111,7 @@ def test_numba_is_not_imported_by_gdlab():
     subprocess.run([sys.executable, "-c", code], check=True)
 
 
-@needs_numba
-def test_gdlab_fast_0_turns_the_automatic_choice_off(monkeypatch):
+def test_gdlab_fast_0_turns_the_automatic_choice_off(kernel_backend, monkeypatch):
     flat = np.zeros(optim.FAST_MIN_SIZE, np.float32)
     monkeypatch.setenv("GDLAB_FAST", "0")
     assert optim.Adam([flat])._kernels is None
@@ -126,3 +128,90 @@ def test_gdlab_fast_0_keeps_numba_out_of_an_estimator_fit():
             "assert 'numba' not in sys.modules, 'numba imported'\n")
     env = {**os.environ, "GDLAB_FAST": "off"}
     subprocess.run([sys.executable, "-W", "ignore", "-c", code], check=True, env=env)
+
+
+def test_the_c_kernels_are_built_where_a_c_compiler_is():
+    compiler = (sysconfig.get_config_var("CC") or "cc").split()[0]
+    if shutil.which(compiler) is None:
+        pytest.skip(f"no C compiler ({compiler}) on this machine")
+    assert importlib.util.find_spec("gdlab._ckernels") is not None, (
+        "pip install . found a C compiler but did not build gdlab._ckernels")
+
+
+@needs_c
+def test_the_c_kernels_need_no_numba_and_are_the_first_choice():
+    code = ("import sys, numpy as np\nfrom gdlab import accel\nfrom gdlab.estimators import GDClassifier\n"
+            "X = np.random.default_rng(0).normal(size=(300, 40))\n"
+            "est = GDClassifier(hidden_layer_sizes=(2000,), max_iter=2, batch_size=300)"
+            ".fit(X, np.arange(300) % 3)\n"
+            "assert est._optimizer._kernels.__name__ == 'gdlab._ckernels'\n"
+            "assert accel.backend() == 'c'\n"
+            "assert 'numba' not in sys.modules, 'numba imported'\n")
+    env = {k: v for k, v in os.environ.items() if k != "GDLAB_FAST"}
+    subprocess.run([sys.executable, "-W", "ignore", "-c", code], check=True, env=env)
+
+
+@pytest.mark.parametrize("setting", ["c", "numba"])
+def test_gdlab_fast_names_the_build(setting, monkeypatch):
+    if accel._load(setting) is None:
+        pytest.skip(f"the {setting} kernels are not installed")
+    monkeypatch.setenv("GDLAB_FAST", setting)
+    assert accel.backend() == setting
+    assert accel.kernels(True, 1).__name__ == accel.BACKENDS[setting]
+
+
+def test_a_bad_gdlab_fast_is_a_clear_error(monkeypatch):
+    monkeypatch.setenv("GDLAB_FAST", "cuda")
+    with pytest.raises(ValueError, match="GDLAB_FAST must be 0, 1, auto, c or numba, got 'cuda'"):
+        optim.Adam([np.zeros(optim.FAST_MIN_SIZE)])
+
+
+@needs_c
+def test_the_c_kernels_reject_arrays_they_cannot_take():
+    from gdlab import _ckernels as c
+
+    f32, f64 = np.zeros(4, np.float32), np.zeros(4)
+    empty = np.empty(0, np.float32)
+    scalars = (1.0, 0.0, -0.1, 0.0, 1.0, True, False)
+    with pytest.raises(TypeError, match="same dtype"):
+        c.sgd_step(f32, f64, empty, *scalars)
+    with pytest.raises(TypeError, match="float32 or float64"):
+        c.sgd_step(np.zeros(4, np.int64), np.zeros(4, np.int64), np.empty(0, np.int64), *scalars)
+    with pytest.raises(ValueError, match="g has 3 elements, expected 4"):
+        c.sgd_step(f32, f32[:3].copy(), empty, *scalars)
+    with pytest.raises(ValueError, match="p must be contiguous"):
+        c.sgd_step(np.zeros(8, np.float32)[::2], f32, empty, *scalars)
+    with pytest.raises(ValueError, match="p must be 1-D"):
+        c.sgd_step(np.zeros((2, 2), np.float32), f32, empty, *scalars)
+    read_only = np.zeros(4, np.float32)
+    read_only.flags.writeable = False
+    with pytest.raises((BufferError, ValueError)):
+        c.sgd_step(read_only, f32, empty, *scalars)
+    Y = np.zeros((3, 4), np.float32)
+    with pytest.raises(ValueError, match="Y must have contiguous rows"):
+        c.bias_relu_(np.zeros((3, 8), np.float32)[:, ::2], f32)
+    with pytest.raises(ValueError, match="db has 3 elements, expected 4"):
+        c.relu_backward_bias_(Y, Y.copy(), np.zeros(3, np.float32))
+    with pytest.raises(ValueError, match="o's rows"):
+        c.bias_relu_dot_(Y, f32, f32, 0.0, np.zeros((3, 2), np.float32))
+    with pytest.raises(TypeError):
+        c.adam_step(f32, f32, f32, f32)
+
+
+@needs_c
+def test_the_c_kernels_take_strided_rows_and_release_nothing_twice():
+    from gdlab import _ckernels as c
+
+    rng = np.random.default_rng(0)
+    big = rng.normal(size=(5, 9)).astype(np.float32)
+    view, copy = big[:, 2:7], big[:, 2:7].copy()  # rows 9 apart, 5 wide
+    b = rng.normal(size=5).astype(np.float32)
+    c.bias_relu_(view, b)
+    np.testing.assert_array_equal(view, np.maximum(copy + b, 0))
+    np.testing.assert_array_equal(big[:, :2], big[:, :2])
+    before = sys.getrefcount(view)
+    for _ in range(100):
+        c.bias_relu_(view, b)
+        with pytest.raises(ValueError):
+            c.bias_relu_(view, b[:4])
+    assert sys.getrefcount(view) == before

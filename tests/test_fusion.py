@@ -1,7 +1,7 @@
-"""Fused Dense + ReLU kernels (gdlab.fusion, gdlab._fast) against the NumPy path, finite
-differences and PyTorch."""
+"""Fused Dense + ReLU kernels (gdlab.fusion; gdlab._ckernels and gdlab._fast, each in turn)
+against the NumPy path, finite differences and PyTorch."""
 
-import importlib.util
+import os
 import pickle
 import subprocess
 import sys
@@ -21,8 +21,7 @@ from gdlab.network import mlp
 from gdlab.optim import SGD, Adam
 from gdlab.training import Trainer
 
-pytestmark = pytest.mark.skipif(importlib.util.find_spec("numba") is None,
-                                reason="numba is not installed")
+pytestmark = pytest.mark.usefixtures("kernel_backend")
 
 # (hidden layers, outputs): one output takes the outer-product kernel, more the general one
 SHAPES = [((16,), 1), ((16, 9), 3), ((7, 5, 6), 1), ((4, 1, 3), 2)]
@@ -149,6 +148,12 @@ def test_only_training_mode_and_dense_relu_dense_runs_are_fused(rng):
     assert net._fused is None
 
 
+def test_the_build_under_test_is_the_one_that_runs(kernel_backend):
+    layers = mlp(10, (64,), 1).layers
+    kernels = fusion.kernels_for(True, layers, fusion.fusable_pairs(layers), 1, 1)
+    assert kernels.__name__ == gdlab.accel.BACKENDS[kernel_backend]
+
+
 def test_auto_mode_fuses_large_networks_and_large_batches_only():
     layers = mlp(10, (64,), 1).layers
     pairs = fusion.fusable_pairs(layers)
@@ -169,14 +174,20 @@ def test_fast_must_be_none_or_a_bool(value):
     assert net.fast is None
 
 
-def test_fast_true_without_numba_is_a_clear_error():
-    code = ("import sys; sys.modules['numba'] = None\n"
+@pytest.mark.parametrize(("setting", "message"), [
+    ("", "fast=True needs gdlab's compiled kernels: the C build"),
+    ("c", "fast=True needs gdlab's compiled kernels: gdlab._ckernels (GDLAB_FAST=c) could not be "
+          "imported"),
+])
+def test_fast_true_without_kernels_is_a_clear_error(setting, message):
+    code = ("import sys; sys.modules['numba'] = sys.modules['gdlab._ckernels'] = None\n"
             "import numpy as np\nfrom gdlab.network import mlp\n"
             "net = mlp(2, (3,), 1, fast=True)\n"
             "try:\n    net.forward(np.ones((4, 2)), training=True)\n"
             "except ImportError as e:\n    print('ImportError:', e)\n")
-    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
-    assert "ImportError: fast=True needs numba" in out.stdout
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True,
+                         env={**os.environ, "GDLAB_FAST": setting})
+    assert "ImportError: " + message in out.stdout
 
 
 def test_network_pickles_after_a_fused_step(rng):

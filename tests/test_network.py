@@ -206,3 +206,18 @@ def test_evaluation_outputs_are_fresh_and_training_outputs_last_until_the_next_f
     np.testing.assert_array_equal(out, expected)  # same numbers in both modes (no dropout)
     again = net.forward(X2, training=True)
     np.testing.assert_array_equal(again, net.forward(X2, training=False))
+
+
+@pytest.mark.parametrize("fast", [False, True])
+def test_backward_casts_the_gradient_to_the_network_dtype(fast, rng):
+    net = mlp(6, (8, 7), 1, seed=0, fast=fast)  # float32
+    X, g = rng.normal(size=(5, 6)), rng.normal(size=(5, 1))
+    net.forward(X, training=True)
+    dX = net.backward(g)
+    grads = [a.copy() for a in net.gradients()]
+    net.forward(X, training=True)
+    dX32 = net.backward(g.astype(np.float32))
+    assert dX.dtype == np.float32
+    np.testing.assert_array_equal(dX, dX32)
+    for a, b in zip(grads, net.gradients()):
+        np.testing.assert_array_equal(a, b)

@@ -127,7 +127,7 @@ def optimizer_spec(est):
 
 
 def fast_kwargs(optimizer_name, fast):
-    """``{"fast": fast}`` for the optimizers that have numba kernels (SGD, Adam, AdamW)."""
+    """``{"fast": fast}`` for the optimizers that have compiled kernels (SGD, Adam, AdamW)."""
     return {"fast": fast} if optimizer_name in ("sgd", "adam", "adamw") else {}
 
 

@@ -1,4 +1,8 @@
-"""Optional numba kernels: one pass over a flat parameter vector per optimizer step.
+"""The numba build of gdlab's kernels (``gdlab[fast]``); gdlab/_ckernels.c is the C build of the
+same functions, preferred when installed (see :mod:`gdlab.accel`). Any change here is made there
+too: tests/test_fast.py and tests/test_fusion.py run both against the NumPy reference.
+
+Optimizer steps: one pass over a flat parameter vector per step.
 
 The NumPy code in :mod:`gdlab.optim` is the reference; it makes about a dozen passes over the
 arrays per Adam step, these kernels make one. Each kernel performs the same floating-point

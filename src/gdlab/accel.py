@@ -1,29 +1,56 @@
-"""The optional numba kernels of ``gdlab[fast]``: where they are loaded, and the switch.
+"""gdlab's compiled kernels: which ones are loaded, and the switch.
 
 Optimizers (``fast=``) and :class:`gdlab.Sequential` (``fast=``) choose between their NumPy code
-and the kernels of :mod:`gdlab._fast`: ``True`` insists on the kernels, ``False`` keeps NumPy,
-``None`` (the default) takes the kernels when numba is installed and the work is large
-enough, ``FAST_MIN_SIZE`` elements: below that, numba's one-time import and cache load (about
-0.5 to 0.8 s and 140 MB a process) would cost more than the steps save. The environment variable
-``GDLAB_FAST=0`` turns that automatic choice off everywhere (estimators and CLI included).
+and one-pass kernels with the same functions, arguments and arithmetic in either of two
+builds:
+
+- ``"c"``, :mod:`gdlab._ckernels`: compiled ahead of time by ``pip install .`` wherever a C
+  compiler is found; loading it costs a fraction of a millisecond and no memory to speak of.
+- ``"numba"``, :mod:`gdlab._fast`: the same kernels compiled by numba (``gdlab[fast]``) on
+  first use and cached on disk; importing numba costs about 0.5 to 0.8 s and 140 MB a process.
+
+``fast=True`` insists on kernels, ``False`` keeps NumPy, ``None`` (the default) takes them when
+one of the builds is there and the work is large enough, ``FAST_MIN_SIZE`` elements (below
+that, numba's load would cost more than the steps save, and NumPy's own passes are cheap).
+The environment variable ``GDLAB_FAST`` sets the choice for the whole process (estimators and
+CLI included): ``0`` (or off, false, no) turns the automatic choice off; ``c`` or ``numba``
+names the only build to use; unset (or 1, on, auto) prefers C, then numba.
 """
 
 from __future__ import annotations
 
+import importlib
 import os
 
 import numpy as np
 
 FAST_MIN_SIZE = 65536
 
-# [module] once loaded, [None] once numba failed to import (Python would retry a failed import
+BACKENDS = {"c": "gdlab._ckernels", "numba": "gdlab._fast"}
+_OFF = ("0", "off", "false", "no")
+_AUTO = ("", "1", "on", "true", "yes", "auto")
+
+# backend name -> module, or None once its import failed (Python would retry a failed import
 # every time, and even a successful one costs a lookup per training step)
-_loaded = []
+_loaded: dict = {}
+
+
+def _setting() -> str:
+    return os.environ.get("GDLAB_FAST", "").strip().lower()
 
 
 def auto_enabled() -> bool:
     """False when ``GDLAB_FAST`` is set to 0, off, false or no."""
-    return os.environ.get("GDLAB_FAST", "").strip().lower() not in ("0", "off", "false", "no")
+    return _setting() not in _OFF
+
+
+def _preference() -> tuple:
+    setting = _setting()
+    if setting in BACKENDS:
+        return (setting,)
+    if setting in _OFF or setting in _AUTO:
+        return tuple(BACKENDS)
+    raise ValueError(f"GDLAB_FAST must be 0, 1, auto, c or numba, got {setting!r}")
 
 
 def check_fast(fast):
@@ -34,21 +61,36 @@ def check_fast(fast):
 
 
 def kernels(fast, size):
-    """:mod:`gdlab._fast` if ``fast`` asks for it or allows it for work of ``size`` elements,
-    else None. ``fast=True`` without numba is an ImportError."""
+    """The kernels module if ``fast`` asks for it or allows it for work of ``size`` elements,
+    else None. ``fast=True`` with neither build available is an ImportError."""
     if fast is False or (fast is None and (size < FAST_MIN_SIZE or not auto_enabled())):
         return None
-    module = _load()
-    if module is None and fast:
-        raise ImportError("fast=True needs numba: pip install 'gdlab[fast]'")
-    return module
+    preference = _preference()
+    for name in preference:
+        module = _load(name)
+        if module is not None:
+            return module
+    if fast:
+        raise ImportError(
+            "fast=True needs gdlab's compiled kernels: " + (
+                "the C build (gdlab._ckernels, made by 'pip install .' where a C compiler is "
+                "found) or numba (pip install 'gdlab[fast]')" if len(preference) > 1 else
+                f"{BACKENDS[preference[0]]} (GDLAB_FAST={preference[0]}) could not be imported"))
+    return None
 
 
-def _load():
-    if not _loaded:
+def backend() -> str | None:
+    """The name of the build that ``fast=True`` would use now ("c" or "numba"), or None."""
+    for name in _preference():
+        if _load(name) is not None:
+            return name
+    return None
+
+
+def _load(name):
+    if name not in _loaded:
         try:
-            from gdlab import _fast
+            _loaded[name] = importlib.import_module(BACKENDS[name])
         except ImportError:
-            _fast = None
-        _loaded.append(_fast)
-    return _loaded[0]
+            _loaded[name] = None
+    return _loaded[name]

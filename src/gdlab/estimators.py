@@ -78,7 +78,7 @@ class GDClassifier(ClassifierMixin, _GDBase):
         "float64".
     callbacks : None or a list of training-loop callbacks (``on_epoch_end(trainer, logs)``
         returning True stops training).
-    fast : None (auto), True or False: the numba kernels of ``gdlab[fast]`` for the optimizer
+    fast : None (auto), True or False: gdlab's compiled kernels (C, or numba's) for the optimizer
         update (sgd, gd, adam, adamw) and the fused Dense + ReLU passes (see gdlab.accel).
 
     With ``early_stopping=True``, ``validation_loss_curve_`` records the validation loss of

@@ -1,10 +1,10 @@
-"""Dense + ReLU pairs in one pass each way, with the numba kernels of ``gdlab[fast]``.
+"""Dense + ReLU pairs in one pass each way, with gdlab's compiled kernels (:mod:`gdlab.accel`).
 
 A Dense layer followed by a ReLU costs, besides its matrix products, NumPy passes over the
 (batch, width) activations: add the bias, take the maximum; in backward, form the ReLU's
 derivative, multiply, sum the columns for the bias gradient. When those arrays are large
 (full-batch training) the passes are bound by memory bandwidth and cost as much as a product.
-:mod:`gdlab._fast` does each direction in one pass over the activations, in place:
+The kernels do each direction in one pass over the activations, in place:
 ``max(XW + b, 0)`` forward, and ``G (out > 0)`` with its column sums (the bias gradient)
 backward. When the next Dense layer has a single output, its input gradient ``G = d w^T`` is
 folded into that pass too, so the (batch, width) outer product is never written.
@@ -16,10 +16,10 @@ is therefore an error (as in PyTorch). Only :class:`gdlab.Sequential`'s training
 and every gradient but the bias's are the same bits as the NumPy path; the bias gradient is
 summed in another order (float64 accumulators) and agrees to rounding.
 
-``Sequential.fast`` chooses: None (auto: when numba is installed and the network has at least
-``FAST_MIN_SIZE`` parameters, the size at which the optimizers take their numba kernels too,
+``Sequential.fast`` chooses: None (auto: when a build of the kernels is installed and the network
+has at least ``FAST_MIN_SIZE`` parameters, the size at which the optimizers take their kernels too,
 or a pair's activations have that many elements; ``GDLAB_FAST=0`` turns it off), True
-(always; ImportError without numba) or False (never). See :mod:`gdlab.accel`.
+(always; ImportError without the kernels) or False (never). See :mod:`gdlab.accel`.
 """
 
 from __future__ import annotations

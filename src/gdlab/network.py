@@ -41,8 +41,8 @@ class Sequential:
         independent children of ``numpy.random.SeedSequence(seed)``, so adding a Dropout
         layer does not change the initial weights.
     fast : None (auto), True or False: run each Dense + ReLU pair in training mode as one
-        fused numba pass per direction (:mod:`gdlab.fusion`, ``gdlab[fast]``). Auto takes it
-        when numba is installed and the pair's activations are large (full-batch training).
+        fused compiled pass per direction (:mod:`gdlab.fusion`, :mod:`gdlab.accel`). Auto takes
+        it when the kernels are installed and the pair's activations are large (full-batch training).
     """
 
     def __init__(self, layers, dtype="float32", seed=0, fast=None):
@@ -190,7 +190,7 @@ class Sequential:
 
     @property
     def fast(self):
-        """None (auto), True or False: the fused numba passes of :mod:`gdlab.fusion`."""
+        """None (auto), True or False: the fused compiled passes of :mod:`gdlab.fusion`."""
         return self.__dict__.get("_fast")
 
     @fast.setter
@@ -217,8 +217,10 @@ class Sequential:
         Writes (does not accumulate) every parameter gradient into ``gradients()`` and returns
         ``dL/dX``, or None with ``input_grad=False``: the layers below the first trainable one
         are then skipped and the first trainable layer does not compute its input gradient.
+        ``grad_out`` is cast to the network's dtype, as PyTorch's autograd casts a gradient to
+        its tensor's dtype.
         """
-        grad = np.asarray(grad_out)
+        grad = np.asarray(grad_out, dtype=self.dtype)
         stop = 0 if input_grad or self._first_trainable is None else self._first_trainable
         pairs = getattr(self, "_fused", None)
         if pairs is not None:

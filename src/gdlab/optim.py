@@ -17,7 +17,7 @@ weight decay. "Coupled" weight decay means :math:`g_t \\leftarrow g_t + \\lambda
 
 The training loop passes one flat parameter vector and one flat gradient vector, so each
 update is a handful of in-place ufuncs over preallocated scratch buffers: no allocation per step.
-SGD, Adam and AdamW can also run that update as one numba loop (``fast=``, gdlab._fast).
+SGD, Adam and AdamW can also run that update as one compiled loop (``fast=``, gdlab.accel).
 """
 from functools import partial
 from math import sqrt
@@ -58,7 +58,7 @@ class SGD(Optimizer):
     ``momentum=0``. Nesterov momentum as in Sutskever et al. (2013), "On the importance of
     initialization and momentum in deep learning", written as in ``torch.optim.SGD``.
 
-    ``fast``: None (auto), True or False: the one-pass numba kernel of ``gdlab._fast`` for a
+    ``fast``: None (auto), True or False: the one-pass compiled kernel (:mod:`gdlab.accel`) for a
     single flat parameter vector (see ``_kernels``); it gives the same bits as the NumPy code.
     """
 
@@ -195,7 +195,7 @@ class Adam(_AdamBase):
     Kingma & Ba (2015), "Adam: a method for stochastic optimization"; Reddi, Kale & Kumar
     (2018), "On the convergence of Adam and beyond" (AMSGrad); as ``torch.optim.Adam``.
 
-    ``fast``: None (auto), True or False: the one-pass numba kernel of ``gdlab._fast`` for a
+    ``fast``: None (auto), True or False: the one-pass compiled kernel (:mod:`gdlab.accel`) for a
     single flat parameter vector (see ``_kernels``); it gives the same bits as the NumPy code.
     """
 

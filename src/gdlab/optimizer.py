@@ -3,7 +3,7 @@
 :mod:`gdlab.optim` holds the algorithms; this module holds what they have in common:
 validation of hyper-parameters, the parameter list and step counter, the learning rate,
 the gradient as a rule sees it (maximize, coupled weight decay), serialisation of the state,
-and the choice of the optional numba kernels.
+and the choice of the optional compiled kernels.
 """
 
 from math import isfinite
@@ -41,9 +41,10 @@ def _betas(value):
 
 
 def _kernels(fast, params):
-    """The numba kernels (gdlab._fast) if the fast path is asked for or allowed, else None.
+    """The compiled kernels (:mod:`gdlab.accel`) if the fast path is asked for or allowed, else
+    None.
 
-    ``fast=None`` takes it when numba is installed and ``params`` is one contiguous 1-D array
+    ``fast=None`` takes it when a build of them is installed and ``params`` is one contiguous 1-D array
     (the training loop's flat vector) of at least ``FAST_MIN_SIZE`` elements (see
     :mod:`gdlab.accel`); ``True`` insists on it; ``False`` keeps NumPy. Both give the same bits.
     """

@@ -1,0 +1,441 @@
+/* gdlab._ckernels: the kernels of gdlab._fast compiled ahead of time, in C.
+ *
+ * The same functions, arguments and floating-point operations as the numba kernels of
+ * gdlab/_fast.py (read that file for what each one computes), built by `pip install .` when a C
+ * compiler is present, so that they cost neither numba's import (about 140 MB and half a
+ * second a process) nor a compile at run time. Each elementwise result is the same bits as the
+ * NumPy reference: the build turns off fused multiply-add (-ffp-contract=off) and every other
+ * licence to change the arithmetic; only the one dot product of bias_relu_dot_ is summed in
+ * vector lanes (an OpenMP simd reduction), as numba's reassoc does.
+ *
+ * Arrays come through the buffer protocol (no NumPy headers needed): float32 or float64, all
+ * of one call in the same type, 1-D ones contiguous, 2-D ones with contiguous rows.
+ */
+#define PY_SSIZE_T_CLEAN
+#include <Python.h>
+#include <math.h>
+#include <string.h>
+
+#if defined(__GNUC__) && !defined(__clang__) && defined(__x86_64__) && defined(__linux__)
+/* one build that runs everywhere and uses the widest vectors of the machine it runs on */
+#define MULTIVERSION __attribute__((target_clones("avx512f", "avx2", "default")))
+#else
+#define MULTIVERSION
+#endif
+
+/* ---- arrays ----------------------------------------------------------------------------- */
+
+typedef struct {
+    Py_buffer view;
+    int got;
+    char kind;            /* 'f' float32, 'd' float64 */
+    Py_ssize_t rows, cols, stride;  /* stride: between rows, in elements */
+} Arr;
+
+static char format_kind(const char *format) {
+    if (format == NULL) return 'B';
+    if (*format == '<' || *format == '=' || *format == '@') format++;
+    if ((format[0] == 'f' || format[0] == 'd') && format[1] == '\0') return format[0];
+    return '?';
+}
+
+static int get_array(PyObject *obj, Arr *a, int writable, int ndim, const char *name) {
+    int flags = PyBUF_STRIDES | PyBUF_FORMAT | (writable ? PyBUF_WRITABLE : 0);
+    if (PyObject_GetBuffer(obj, &a->view, flags) < 0) return -1;
+    a->got = 1;
+    Py_buffer *v = &a->view;
+    a->kind = format_kind(v->format);
+    if (a->kind != 'f' && a->kind != 'd') {
+        PyErr_Format(PyExc_TypeError, "%s must be float32 or float64, got format %s", name,
+                     v->format ? v->format : "B");
+        return -1;
+    }
+    if (v->ndim != ndim) {
+        PyErr_Format(PyExc_ValueError, "%s must be %d-D, got %d-D", name, ndim, v->ndim);
+        return -1;
+    }
+    Py_ssize_t item = v->itemsize;
+    if (ndim == 1) {
+        a->rows = 1;
+        a->cols = v->shape[0];
+        a->stride = a->cols;
+        if (a->cols > 1 && v->strides[0] != item) {
+            PyErr_Format(PyExc_ValueError, "%s must be contiguous", name);
+            return -1;
+        }
+    } else {
+        a->rows = v->shape[0];
+        a->cols = v->shape[1];
+        if ((a->cols > 1 && v->strides[1] != item) || v->strides[0] % item != 0) {
+            PyErr_Format(PyExc_ValueError, "%s must have contiguous rows", name);
+            return -1;
+        }
+        a->stride = v->strides[0] / item;
+    }
+    return 0;
+}
+
+static void release(Arr *arrays, int n) {
+    for (int i = 0; i < n; i++)
+        if (arrays[i].got) PyBuffer_Release(&arrays[i].view);
+}
+
+/* All of one call in one float type and, where named, of equal lengths. */
+static int same_kind(Arr *arrays, int n) {
+    for (int i = 1; i < n; i++)
+        if (arrays[i].kind != arrays[0].kind) {
+            PyErr_SetString(PyExc_TypeError, "all arrays must have the same dtype");
+            return -1;
+        }
+    return 0;
+}
+
+static int check_len(Py_ssize_t got, Py_ssize_t want, const char *name) {
+    if (got != want) {
+        PyErr_Format(PyExc_ValueError, "%s has %zd elements, expected %zd", name, got, want);
+        return -1;
+    }
+    return 0;
+}
+
+#define DATA(a, T) ((T *)(a).view.buf)
+
+/* ---- optimizer steps -------------------------------------------------------------------- */
+
+#define DEFINE_SGD(T, SUF)                                                                     \
+MULTIVERSION static void sgd_##SUF(Py_ssize_t n, T *restrict p, const T *restrict g,           \
+                                   T *restrict buf, int has_momentum, T sign, T wd, T neg_lr,  \
+                                   T momentum, T damp1, int first, int nesterov) {             \
+    for (Py_ssize_t i = 0; i < n; i++) {                                                       \
+        T gi = sign * g[i];                                                                    \
+        if (wd != 0) gi = gi + wd * p[i];                                                      \
+        if (has_momentum) {                                                                    \
+            T b = first ? gi : momentum * buf[i] + damp1 * gi;                                 \
+            buf[i] = b;                                                                        \
+            gi = nesterov ? gi + momentum * b : b;                                             \
+        }                                                                                      \
+        p[i] = p[i] + neg_lr * gi;                                                             \
+    }                                                                                          \
+}
+DEFINE_SGD(float, f)
+DEFINE_SGD(double, d)
+
+/* Two loops, with and without AMSGrad's running maximum, each free of branches. */
+#define DEFINE_ADAM(T, SUF, SQRT)                                                              \
+MULTIVERSION static void adam_##SUF(Py_ssize_t n, T *restrict p, const T *restrict g,          \
+                                    T *restrict m, T *restrict v, T *restrict vmax, T sign,    \
+                                    T wd, T decay, T omb1, T b2, T omb2, T eps_c2,             \
+                                    T neg_step) {                                              \
+    if (vmax == NULL) {                                                                        \
+        for (Py_ssize_t i = 0; i < n; i++) {                                                   \
+            T pi = p[i];                                                                       \
+            T gi = sign * g[i];                                                                \
+            if (wd != 0) gi = gi + wd * pi;                                                    \
+            T mi = m[i] + omb1 * (gi - m[i]);                                                  \
+            T vi = b2 * v[i] + omb2 * (gi * gi);                                               \
+            m[i] = mi;                                                                         \
+            v[i] = vi;                                                                         \
+            p[i] = pi * decay + neg_step * (mi / (SQRT(vi) + eps_c2));                         \
+        }                                                                                      \
+    } else {                                                                                   \
+        for (Py_ssize_t i = 0; i < n; i++) {                                                   \
+            T pi = p[i];                                                                       \
+            T gi = sign * g[i];                                                                \
+            if (wd != 0) gi = gi + wd * pi;                                                    \
+            T mi = m[i] + omb1 * (gi - m[i]);                                                  \
+            T vi = b2 * v[i] + omb2 * (gi * gi);                                               \
+            m[i] = mi;                                                                         \
+            v[i] = vi;                                                                         \
+            T vm = vmax[i];                                                                    \
+            vm = (vi > vm || vi != vi) ? vi : vm; /* np.maximum: NaN from either side */       \
+            vmax[i] = vm;                                                                      \
+            p[i] = pi * decay + neg_step * (mi / (SQRT(vm) + eps_c2));                         \
+        }                                                                                      \
+    }                                                                                          \
+}
+DEFINE_ADAM(float, f, sqrtf)
+DEFINE_ADAM(double, d, sqrt)
+
+static PyObject *py_sgd_step(PyObject *self, PyObject *args) {
+    PyObject *op, *og, *obuf;
+    double sign, wd, neg_lr, momentum, damp1;
+    int first, nesterov;
+    if (!PyArg_ParseTuple(args, "OOOdddddpp:sgd_step", &op, &og, &obuf, &sign, &wd, &neg_lr,
+                          &momentum, &damp1, &first, &nesterov))
+        return NULL;
+    Arr a[3] = {0};
+    if (get_array(op, &a[0], 1, 1, "p") || get_array(og, &a[1], 0, 1, "g")
+        || get_array(obuf, &a[2], 1, 1, "buf") || same_kind(a, 3)
+        || check_len(a[1].cols, a[0].cols, "g")
+        || (a[2].cols && check_len(a[2].cols, a[0].cols, "buf"))) {
+        release(a, 3);
+        return NULL;
+    }
+    Py_ssize_t n = a[0].cols;
+    int has_momentum = a[2].cols > 0;
+    Py_BEGIN_ALLOW_THREADS
+    if (a[0].kind == 'f')
+        sgd_f(n, DATA(a[0], float), DATA(a[1], float), DATA(a[2], float), has_momentum,
+              (float)sign, (float)wd, (float)neg_lr, (float)momentum, (float)damp1, first,
+              nesterov);
+    else
+        sgd_d(n, DATA(a[0], double), DATA(a[1], double), DATA(a[2], double), has_momentum,
+              sign, wd, neg_lr, momentum, damp1, first, nesterov);
+    Py_END_ALLOW_THREADS
+    release(a, 3);
+    Py_RETURN_NONE;
+}
+
+static PyObject *py_adam_step(PyObject *self, PyObject *args) {
+    PyObject *op, *og, *om, *ov, *ovmax;
+    double sign, wd, decay, omb1, b2, omb2, eps_c2, neg_step;
+    if (!PyArg_ParseTuple(args, "OOOOOdddddddd:adam_step", &op, &og, &om, &ov, &ovmax, &sign,
+                          &wd, &decay, &omb1, &b2, &omb2, &eps_c2, &neg_step))
+        return NULL;
+    Arr a[5] = {0};
+    if (get_array(op, &a[0], 1, 1, "p") || get_array(og, &a[1], 0, 1, "g")
+        || get_array(om, &a[2], 1, 1, "m") || get_array(ov, &a[3], 1, 1, "v")
+        || get_array(ovmax, &a[4], 1, 1, "vmax") || same_kind(a, 5)
+        || check_len(a[1].cols, a[0].cols, "g") || check_len(a[2].cols, a[0].cols, "m")
+        || check_len(a[3].cols, a[0].cols, "v")
+        || (a[4].cols && check_len(a[4].cols, a[0].cols, "vmax"))) {
+        release(a, 5);
+        return NULL;
+    }
+    Py_ssize_t n = a[0].cols;
+    int ams = a[4].cols > 0;
+    Py_BEGIN_ALLOW_THREADS
+    if (a[0].kind == 'f')
+        adam_f(n, DATA(a[0], float), DATA(a[1], float), DATA(a[2], float), DATA(a[3], float),
+               ams ? DATA(a[4], float) : NULL, (float)sign, (float)wd, (float)decay,
+               (float)omb1, (float)b2, (float)omb2, (float)eps_c2, (float)neg_step);
+    else
+        adam_d(n, DATA(a[0], double), DATA(a[1], double), DATA(a[2], double),
+               DATA(a[3], double), ams ? DATA(a[4], double) : NULL, sign, wd, decay, omb1, b2,
+               omb2, eps_c2, neg_step);
+    Py_END_ALLOW_THREADS
+    release(a, 5);
+    Py_RETURN_NONE;
+}
+
+/* ---- Dense + ReLU, fused (gdlab.fusion) ------------------------------------------------- */
+
+#define DEFINE_BIAS_RELU(T, SUF)                                                               \
+MULTIVERSION static void bias_relu_##SUF(Py_ssize_t n, Py_ssize_t cols, T *Y, Py_ssize_t sy,   \
+                                         const T *restrict b) {                                \
+    for (Py_ssize_t i = 0; i < n; i++) {                                                       \
+        T *restrict y = Y + i * sy;                                                            \
+        for (Py_ssize_t j = 0; j < cols; j++) {                                                \
+            T v = y[j] + b[j];                                                                 \
+            y[j] = (v >= 0 || v != v) ? v : (T)0;                                              \
+        }                                                                                      \
+    }                                                                                          \
+}
+DEFINE_BIAS_RELU(float, f)
+DEFINE_BIAS_RELU(double, d)
+
+/* acc: cols zeroed doubles, the column sums */
+#define DEFINE_RELU_BACKWARD(T, SUF)                                                           \
+MULTIVERSION static void relu_backward_##SUF(Py_ssize_t n, Py_ssize_t cols, const T *G,        \
+                                             Py_ssize_t sg, T *O, Py_ssize_t so,               \
+                                             double *restrict acc, T *restrict db) {           \
+    for (Py_ssize_t i = 0; i < n; i++) {                                                       \
+        const T *g = G + i * sg;                                                               \
+        T *o = O + i * so;                                                                     \
+        for (Py_ssize_t j = 0; j < cols; j++) {                                                \
+            T d = g[j] * (o[j] > 0 ? (T)1 : (T)0);                                             \
+            o[j] = d;                                                                          \
+            acc[j] += d;                                                                       \
+        }                                                                                      \
+    }                                                                                          \
+    for (Py_ssize_t j = 0; j < cols; j++) db[j] = (T)acc[j];                                   \
+}
+DEFINE_RELU_BACKWARD(float, f)
+DEFINE_RELU_BACKWARD(double, d)
+
+#define DEFINE_BIAS_RELU_DOT(T, SUF)                                                           \
+MULTIVERSION static void bias_relu_dot_##SUF(Py_ssize_t n, Py_ssize_t cols, T *Y,              \
+                                             Py_ssize_t sy, const T *restrict b,               \
+                                             const T *restrict w, T c, T *o, Py_ssize_t so) {  \
+    for (Py_ssize_t i = 0; i < n; i++) {                                                       \
+        T *restrict y = Y + i * sy;                                                            \
+        T s = 0;                                                                               \
+        _Pragma("omp simd reduction(+:s)")                                                     \
+        for (Py_ssize_t j = 0; j < cols; j++) {                                                \
+            T v = y[j] + b[j];                                                                 \
+            v = (v >= 0 || v != v) ? v : (T)0;                                                 \
+            y[j] = v;                                                                          \
+            s += v * w[j];                                                                     \
+        }                                                                                      \
+        o[i * so] = s + c;                                                                     \
+    }                                                                                          \
+}
+DEFINE_BIAS_RELU_DOT(float, f)
+DEFINE_BIAS_RELU_DOT(double, d)
+
+/* acc, acc_w: cols zeroed doubles */
+#define DEFINE_OUTER_RELU_BACKWARD(T, SUF)                                                     \
+MULTIVERSION static void outer_relu_backward_##SUF(                                            \
+        Py_ssize_t n, Py_ssize_t cols, const T *D, Py_ssize_t sd, const T *restrict w, T *O,   \
+        Py_ssize_t so, double *restrict acc, double *restrict acc_w, T *restrict db,           \
+        T *restrict dw, T *restrict dc) {                                                      \
+    double acc_c = 0.0;                                                                        \
+    for (Py_ssize_t i = 0; i < n; i++) {                                                       \
+        T di = D[i * sd];                                                                      \
+        T *restrict o = O + i * so;                                                            \
+        acc_c += di;                                                                           \
+        for (Py_ssize_t j = 0; j < cols; j++) {                                                \
+            T oj = o[j];                                                                       \
+            acc_w[j] += oj * di;                                                               \
+            T v = (di * w[j]) * (oj > 0 ? (T)1 : (T)0);                                        \
+            o[j] = v;                                                                          \
+            acc[j] += v;                                                                       \
+        }                                                                                      \
+    }                                                                                          \
+    for (Py_ssize_t j = 0; j < cols; j++) {                                                    \
+        db[j] = (T)acc[j];                                                                     \
+        dw[j] = (T)acc_w[j];                                                                   \
+    }                                                                                          \
+    dc[0] = (T)acc_c;                                                                          \
+}
+DEFINE_OUTER_RELU_BACKWARD(float, f)
+DEFINE_OUTER_RELU_BACKWARD(double, d)
+
+static PyObject *py_bias_relu_(PyObject *self, PyObject *args) {
+    PyObject *oY, *ob;
+    if (!PyArg_ParseTuple(args, "OO:bias_relu_", &oY, &ob)) return NULL;
+    Arr a[2] = {0};
+    if (get_array(oY, &a[0], 1, 2, "Y") || get_array(ob, &a[1], 0, 1, "b") || same_kind(a, 2)
+        || check_len(a[1].cols, a[0].cols, "b")) {
+        release(a, 2);
+        return NULL;
+    }
+    Py_BEGIN_ALLOW_THREADS
+    if (a[0].kind == 'f')
+        bias_relu_f(a[0].rows, a[0].cols, DATA(a[0], float), a[0].stride, DATA(a[1], float));
+    else
+        bias_relu_d(a[0].rows, a[0].cols, DATA(a[0], double), a[0].stride, DATA(a[1], double));
+    Py_END_ALLOW_THREADS
+    release(a, 2);
+    Py_RETURN_NONE;
+}
+
+static double *zeroed(Py_ssize_t n) {
+    double *p = PyMem_Calloc(n ? n : 1, sizeof(double));
+    if (p == NULL) PyErr_NoMemory();
+    return p;
+}
+
+static PyObject *py_relu_backward_bias_(PyObject *self, PyObject *args) {
+    PyObject *og, *oo, *odb;
+    if (!PyArg_ParseTuple(args, "OOO:relu_backward_bias_", &og, &oo, &odb)) return NULL;
+    Arr a[3] = {0};
+    if (get_array(og, &a[0], 0, 2, "grad") || get_array(oo, &a[1], 1, 2, "out")
+        || get_array(odb, &a[2], 1, 1, "db") || same_kind(a, 3)
+        || check_len(a[0].rows, a[1].rows, "grad's rows")
+        || check_len(a[0].cols, a[1].cols, "grad's columns")
+        || check_len(a[2].cols, a[1].cols, "db")) {
+        release(a, 3);
+        return NULL;
+    }
+    double *acc = zeroed(a[1].cols);
+    if (acc == NULL) {
+        release(a, 3);
+        return NULL;
+    }
+    Py_BEGIN_ALLOW_THREADS
+    if (a[0].kind == 'f')
+        relu_backward_f(a[1].rows, a[1].cols, DATA(a[0], float), a[0].stride, DATA(a[1], float),
+                        a[1].stride, acc, DATA(a[2], float));
+    else
+        relu_backward_d(a[1].rows, a[1].cols, DATA(a[0], double), a[0].stride,
+                        DATA(a[1], double), a[1].stride, acc, DATA(a[2], double));
+    Py_END_ALLOW_THREADS
+    PyMem_Free(acc);
+    release(a, 3);
+    Py_RETURN_NONE;
+}
+
+static PyObject *py_bias_relu_dot_(PyObject *self, PyObject *args) {
+    PyObject *oY, *ob, *ow, *oo;
+    double c;
+    if (!PyArg_ParseTuple(args, "OOOdO:bias_relu_dot_", &oY, &ob, &ow, &c, &oo)) return NULL;
+    Arr a[4] = {0};
+    if (get_array(oY, &a[0], 1, 2, "Y") || get_array(ob, &a[1], 0, 1, "b")
+        || get_array(ow, &a[2], 0, 1, "w") || get_array(oo, &a[3], 1, 2, "o")
+        || same_kind(a, 4) || check_len(a[1].cols, a[0].cols, "b")
+        || check_len(a[2].cols, a[0].cols, "w") || check_len(a[3].rows, a[0].rows, "o")
+        || check_len(a[3].cols, 1, "o's rows")) {
+        release(a, 4);
+        return NULL;
+    }
+    Py_BEGIN_ALLOW_THREADS
+    if (a[0].kind == 'f')
+        bias_relu_dot_f(a[0].rows, a[0].cols, DATA(a[0], float), a[0].stride, DATA(a[1], float),
+                        DATA(a[2], float), (float)c, DATA(a[3], float), a[3].stride);
+    else
+        bias_relu_dot_d(a[0].rows, a[0].cols, DATA(a[0], double), a[0].stride,
+                        DATA(a[1], double), DATA(a[2], double), c, DATA(a[3], double),
+                        a[3].stride);
+    Py_END_ALLOW_THREADS
+    release(a, 4);
+    Py_RETURN_NONE;
+}
+
+static PyObject *py_outer_relu_backward_bias_(PyObject *self, PyObject *args) {
+    PyObject *od, *ow, *oo, *odb, *odw, *odc;
+    if (!PyArg_ParseTuple(args, "OOOOOO:outer_relu_backward_bias_", &od, &ow, &oo, &odb, &odw,
+                          &odc))
+        return NULL;
+    Arr a[6] = {0};
+    if (get_array(od, &a[0], 0, 2, "d") || get_array(ow, &a[1], 0, 1, "w")
+        || get_array(oo, &a[2], 1, 2, "out") || get_array(odb, &a[3], 1, 1, "db")
+        || get_array(odw, &a[4], 1, 1, "dw") || get_array(odc, &a[5], 1, 1, "dc")
+        || same_kind(a, 6) || check_len(a[0].rows, a[2].rows, "d")
+        || check_len(a[0].cols, 1, "d's rows") || check_len(a[1].cols, a[2].cols, "w")
+        || check_len(a[3].cols, a[2].cols, "db") || check_len(a[4].cols, a[2].cols, "dw")
+        || check_len(a[5].cols, 1, "dc")) {
+        release(a, 6);
+        return NULL;
+    }
+    double *acc = zeroed(2 * a[2].cols);
+    if (acc == NULL) {
+        release(a, 6);
+        return NULL;
+    }
+    Py_ssize_t n = a[2].rows, cols = a[2].cols;
+    Py_BEGIN_ALLOW_THREADS
+    if (a[0].kind == 'f')
+        outer_relu_backward_f(n, cols, DATA(a[0], float), a[0].stride, DATA(a[1], float),
+                              DATA(a[2], float), a[2].stride, acc, acc + cols,
+                              DATA(a[3], float), DATA(a[4], float), DATA(a[5], float));
+    else
+        outer_relu_backward_d(n, cols, DATA(a[0], double), a[0].stride, DATA(a[1], double),
+                              DATA(a[2], double), a[2].stride, acc, acc + cols,
+                              DATA(a[3], double), DATA(a[4], double), DATA(a[5], double));
+    Py_END_ALLOW_THREADS
+    PyMem_Free(acc);
+    release(a, 6);
+    Py_RETURN_NONE;
+}
+
+static PyMethodDef methods[] = {
+    {"sgd_step", py_sgd_step, METH_VARARGS,
+     "sgd_step(p, g, buf, sign, wd, neg_lr, momentum, damp1, first, nesterov)"},
+    {"adam_step", py_adam_step, METH_VARARGS,
+     "adam_step(p, g, m, v, vmax, sign, wd, decay, omb1, b2, omb2, eps_c2, neg_step)"},
+    {"bias_relu_", py_bias_relu_, METH_VARARGS, "bias_relu_(Y, b)"},
+    {"relu_backward_bias_", py_relu_backward_bias_, METH_VARARGS,
+     "relu_backward_bias_(grad, out, db)"},
+    {"bias_relu_dot_", py_bias_relu_dot_, METH_VARARGS, "bias_relu_dot_(Y, b, w, c, o)"},
+    {"outer_relu_backward_bias_", py_outer_relu_backward_bias_, METH_VARARGS,
+     "outer_relu_backward_bias_(d, w, out, db, dw, dc)"},
+    {NULL, NULL, 0, NULL},
+};
+
+static struct PyModuleDef module = {
+    PyModuleDef_HEAD_INIT, "_ckernels",
+    "gdlab's kernels compiled ahead of time: the functions of gdlab._fast, in C.", -1, methods,
+};
+
+PyMODINIT_FUNC PyInit__ckernels(void) { return PyModule_Create(&module); }
