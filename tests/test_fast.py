@@ -134,6 +134,8 @@ def test_the_c_kernels_are_built_where_a_c_compiler_is():
     compiler = (sysconfig.get_config_var("CC") or "cc").split()[0]
     if shutil.which(compiler) is None:
         pytest.skip(f"no C compiler ({compiler}) on this machine")
+    if not os.path.exists(os.path.join(sysconfig.get_paths()["include"], "Python.h")):
+        pytest.skip("no Python headers (Python.h) on this machine")
     assert importlib.util.find_spec("gdlab._ckernels") is not None, (
         "pip install . found a C compiler but did not build gdlab._ckernels")
 
