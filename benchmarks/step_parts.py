@@ -6,17 +6,19 @@ One thread, float32, best of 7 rounds of many calls, on arrays of the benchmarks
 (784-256-128-10, batch 128, Adam) and B3 (20,000 x 100, 100-64-1, full batch). Each part runs
 alone, on caches warmed by its own previous call (only the gathering reads fresh rows), so
 their sum is a lower bound of a real step, in which the Adam update and the matrix products
-evict each other's data. The fused numba kernels and the NumPy code they
-replace are timed side by side (needs numba for the kernel rows).
+evict each other's data. The compiled kernels (each build installed: C, numba) and the NumPy
+code they replace are timed side by side.
 """
 
 from __future__ import annotations
 
+import os
 import timeit
 
 import numpy as np
 from _common import threads
 
+from gdlab import accel
 from gdlab.losses import CrossEntropyLoss
 from gdlab.optim import Adam
 
@@ -26,7 +28,7 @@ def best_us(fn, number):
     return min(timeit.repeat(fn, number=number, repeat=7)) / number * 1e6
 
 
-def b1_parts(rng, kernels):
+def b1_parts(rng, builds):
     sizes, k = (784, 256, 128, 10), 128
     X = rng.standard_normal((60_000, 784), dtype=np.float32)
     order = rng.permutation(60_000)
@@ -79,19 +81,21 @@ def b1_parts(rng, kernels):
         ("B1 global gradient norm (np.dot)", best_us(lambda: np.dot(g, g), 1000)),
         ("B1 bias, ReLU, its derivative, bias gradients: NumPy", best_us(numpy_relu_parts, 1000)),
     ]
-    if kernels is not None:
-        opt = Adam([p], fast=True)
-        rows.insert(2, ("B1 Adam update, numba kernel", best_us(lambda: opt.step([g]), 300)))
+    for at, (name, kernels) in enumerate(builds.items(), start=2):
+        os.environ["GDLAB_FAST"] = name  # fast=True takes this build
+        opt = Adam([p.copy()], fast=True)
+        assert opt._kernels is kernels
+        rows.insert(at, (f"B1 Adam update, {name} kernel", best_us(lambda opt=opt: opt.step([g]), 300)))
 
-        def fused():
+        def fused(kernels=kernels):
             for h, b, db in ((h1, b1, b1.copy()), (h2, b2, b2.copy())):
                 kernels.bias_relu_(h, b)
                 kernels.relu_backward_bias_(h, h, db)
-        rows.append(("B1 the same, fused numba kernels", best_us(fused, 1000)))
+        rows.append((f"B1 the same, fused {name} kernels", best_us(fused, 1000)))
     return rows
 
 
-def b3_parts(rng, kernels):
+def b3_parts(rng, builds):
     n = 20_000
     X = rng.standard_normal((n, 100), dtype=np.float32)
     W1 = rng.standard_normal((100, 64), dtype=np.float32) * 0.1
@@ -121,22 +125,20 @@ def b3_parts(rng, kernels):
         ("B3 bias, ReLU, head product, its gradients, ReLU derivative, bias gradient: NumPy",
          best_us(numpy_elementwise, 20)),
     ]
-    if kernels is not None:
-        def fused():
+    for name, kernels in builds.items():
+        def fused(kernels=kernels):
             kernels.bias_relu_dot_(H, b1, w2[:, 0], np.float32(0.1), o)
             kernels.outer_relu_backward_bias_(d, w2[:, 0], H, db1, dw2, dc)
-        rows.append(("B3 the same, two fused numba kernels", best_us(fused, 20)))
+        rows.append((f"B3 the same, two fused {name} kernels", best_us(fused, 20)))
     return rows
 
 
 def main():
-    try:
-        from gdlab import _fast as kernels
-    except ImportError:
-        kernels = None
+    builds = {name: accel._load(name) for name in accel.BACKENDS}
+    builds = {name: module for name, module in builds.items() if module is not None}
     rng = np.random.default_rng(0)
     with threads(1):
-        rows = b1_parts(rng, kernels) + b3_parts(rng, kernels)
+        rows = b1_parts(rng, builds) + b3_parts(rng, builds)
     width = max(len(name) for name, _ in rows)
     print(f"| {'part of one step (1 thread, warm caches)':<{width}} | {'us':>8} |")
     print(f"|{'-' * (width + 2)}|{'-' * 10}|")
