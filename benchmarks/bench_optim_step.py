@@ -9,7 +9,7 @@ implementations, with the same number of threads on both sides.
 """
 
 import argparse
-import inspect
+import os
 import statistics
 import time
 
@@ -17,7 +17,7 @@ import numpy as np
 import torch
 from threadpoolctl import threadpool_limits
 
-from gdlab import optim
+from gdlab import accel, optim
 
 
 def median_ms(step, repeats, warmup=10):
@@ -31,10 +31,12 @@ def median_ms(step, repeats, warmup=10):
     return 1e3 * statistics.median(times)
 
 
-def gdlab_step(name, kwargs, n, rng, **extra):
+def gdlab_step(name, kwargs, n, rng, build=None):
+    """One step of gdlab's optimizer: NumPy's code (build None) or the named kernels' build."""
     p = rng.standard_normal(n, dtype=np.float32)
     g = rng.standard_normal(n, dtype=np.float32)
-    opt = getattr(optim, name)([p], **kwargs, **extra)
+    os.environ["GDLAB_FAST"] = build or "0"  # fast=True takes this build
+    opt = getattr(optim, name)([p], **kwargs, fast=build is not None)
     return lambda: opt.step([g])
 
 
@@ -43,14 +45,6 @@ def torch_step(name, kwargs, n, rng, **impl):
     p.grad = torch.from_numpy(rng.standard_normal(n, dtype=np.float32))
     opt = getattr(torch.optim, name)([p], **kwargs, **impl)
     return opt.step
-
-
-def fast_available():
-    try:
-        import numba  # noqa: F401
-    except ImportError:
-        return False
-    return "fast" in inspect.signature(optim.Adam).parameters
 
 
 def main():
@@ -62,11 +56,11 @@ def main():
     torch.set_num_threads(args.threads)
 
     cases = [("Adam", {"lr": 1e-3}), ("SGD", {"lr": 1e-2, "momentum": 0.9})]
-    fast = fast_available()
-    impls = [("gdlab numpy", lambda nm, kw, n, r: gdlab_step(nm, kw, n, r, **(
-        {"fast": False} if fast else {})))]
-    if fast:
-        impls.append(("gdlab numba", lambda nm, kw, n, r: gdlab_step(nm, kw, n, r, fast=True)))
+    impls = [("gdlab numpy", lambda nm, kw, n, r: gdlab_step(nm, kw, n, r))]
+    for build in accel.BACKENDS:
+        if accel._load(build) is not None:
+            impls.append((f"gdlab {build}", lambda nm, kw, n, r, build=build:
+                          gdlab_step(nm, kw, n, r, build)))
     impls += [
         ("torch for-loop", lambda nm, kw, n, r: torch_step(nm, kw, n, r, foreach=False)),
         ("torch foreach", lambda nm, kw, n, r: torch_step(nm, kw, n, r, foreach=True)),
