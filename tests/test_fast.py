@@ -217,3 +217,37 @@ def test_the_c_kernels_take_strided_rows_and_release_nothing_twice():
         with pytest.raises(ValueError):
             c.bias_relu_(view, b[:4])
     assert sys.getrefcount(view) == before
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("compiler", ["/bin/false", None])
+def test_the_install_builds_the_c_kernels_or_goes_on_without_them(compiler, tmp_path):
+    """``pip wheel`` of a copy of the project, with the C compiler found or one that fails."""
+    root = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+    if not os.path.exists(os.path.join(root, "setup.py")):
+        pytest.skip("needs the project's source tree")
+    if importlib.util.find_spec("setuptools") is None:
+        pytest.skip("needs setuptools to build without network")
+    if compiler is None:
+        cc = (sysconfig.get_config_var("CC") or "cc").split()[0]
+        if shutil.which(cc) is None:
+            pytest.skip("no C compiler")
+    tree = tmp_path / "project"
+    shutil.copytree(os.path.join(root, "src"), tree / "src",
+                    ignore=shutil.ignore_patterns("*.so", "*.pyd", "__pycache__"))
+    for name in ("setup.py", "pyproject.toml", "README.md"):
+        shutil.copy(os.path.join(root, name), tree / name)
+    env = {k: v for k, v in os.environ.items() if k != "CC"}
+    if compiler is not None:
+        env["CC"] = compiler
+    out = subprocess.run([sys.executable, "-m", "pip", "wheel", "--no-deps", "--no-build-isolation",
+                          "-w", str(tmp_path / "wheels"), str(tree)],
+                         capture_output=True, text=True, env=env, timeout=600)
+    assert out.returncode == 0, out.stdout[-2000:] + out.stderr[-2000:]
+    import zipfile
+
+    (wheel,) = (tmp_path / "wheels").glob("gdlab-*.whl")
+    names = zipfile.ZipFile(wheel).namelist()
+    built = [n for n in names if n.startswith("gdlab/_ckernels") and not n.endswith(".c")]
+    assert "gdlab/_fast.py" in names
+    assert bool(built) == (compiler is None), built
