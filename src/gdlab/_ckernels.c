@@ -98,6 +98,34 @@ static int check_len(Py_ssize_t got, Py_ssize_t want, const char *name) {
     return 0;
 }
 
+/* The arrays of one call: each fetched as its spec says, all of one float type; else every
+ * buffer got so far is released and -1 returned with the error set. */
+typedef struct {
+    PyObject *obj;
+    const char *name;
+    int writable, ndim;
+} Spec;
+
+static int get_arrays(Arr *a, const Spec *spec, int n) {
+    for (int i = 0; i < n; i++)
+        if (get_array(spec[i].obj, &a[i], spec[i].writable, spec[i].ndim, spec[i].name) < 0) {
+            release(a, n);
+            return -1;
+        }
+    if (same_kind(a, n) < 0) {
+        release(a, n);
+        return -1;
+    }
+    return 0;
+}
+
+/* The lengths of one call, checked after get_arrays: on a mismatch, release and fail. */
+#define CHECK_OR_FAIL(a, n, cond)                                                              \
+    if (!(cond)) {                                                                             \
+        release(a, n);                                                                         \
+        return NULL;                                                                           \
+    }
+
 #define DATA(a, T) ((T *)(a).view.buf)
 
 /* ---- optimizer steps -------------------------------------------------------------------- */
@@ -120,37 +148,27 @@ MULTIVERSION static void sgd_##SUF(Py_ssize_t n, T *restrict p, const T *restric
 DEFINE_SGD(float, f)
 DEFINE_SGD(double, d)
 
-/* Two loops, with and without AMSGrad's running maximum, each free of branches. */
+/* vmax is NULL without AMSGrad; -O3 unswitches the loop on it and on wd, so that each
+ * variant vectorises free of branches. */
 #define DEFINE_ADAM(T, SUF, SQRT)                                                              \
 MULTIVERSION static void adam_##SUF(Py_ssize_t n, T *restrict p, const T *restrict g,          \
                                     T *restrict m, T *restrict v, T *restrict vmax, T sign,    \
                                     T wd, T decay, T omb1, T b2, T omb2, T eps_c2,             \
                                     T neg_step) {                                              \
-    if (vmax == NULL) {                                                                        \
-        for (Py_ssize_t i = 0; i < n; i++) {                                                   \
-            T pi = p[i];                                                                       \
-            T gi = sign * g[i];                                                                \
-            if (wd != 0) gi = gi + wd * pi;                                                    \
-            T mi = m[i] + omb1 * (gi - m[i]);                                                  \
-            T vi = b2 * v[i] + omb2 * (gi * gi);                                               \
-            m[i] = mi;                                                                         \
-            v[i] = vi;                                                                         \
-            p[i] = pi * decay + neg_step * (mi / (SQRT(vi) + eps_c2));                         \
-        }                                                                                      \
-    } else {                                                                                   \
-        for (Py_ssize_t i = 0; i < n; i++) {                                                   \
-            T pi = p[i];                                                                       \
-            T gi = sign * g[i];                                                                \
-            if (wd != 0) gi = gi + wd * pi;                                                    \
-            T mi = m[i] + omb1 * (gi - m[i]);                                                  \
-            T vi = b2 * v[i] + omb2 * (gi * gi);                                               \
-            m[i] = mi;                                                                         \
-            v[i] = vi;                                                                         \
+    for (Py_ssize_t i = 0; i < n; i++) {                                                       \
+        T pi = p[i];                                                                           \
+        T gi = sign * g[i];                                                                    \
+        if (wd != 0) gi = gi + wd * pi;                                                        \
+        T mi = m[i] + omb1 * (gi - m[i]);                                                      \
+        T vi = b2 * v[i] + omb2 * (gi * gi);                                                   \
+        m[i] = mi;                                                                             \
+        v[i] = vi;                                                                             \
+        if (vmax != NULL) {                                                                    \
             T vm = vmax[i];                                                                    \
-            vm = (vi > vm || vi != vi) ? vi : vm; /* np.maximum: NaN from either side */       \
-            vmax[i] = vm;                                                                      \
-            p[i] = pi * decay + neg_step * (mi / (SQRT(vm) + eps_c2));                         \
+            vi = (vi > vm || vi != vi) ? vi : vm; /* np.maximum: NaN from either side */       \
+            vmax[i] = vi;                                                                      \
         }                                                                                      \
+        p[i] = pi * decay + neg_step * (mi / (SQRT(vi) + eps_c2));                             \
     }                                                                                          \
 }
 DEFINE_ADAM(float, f, sqrtf)
@@ -164,13 +182,10 @@ static PyObject *py_sgd_step(PyObject *self, PyObject *args) {
                           &momentum, &damp1, &first, &nesterov))
         return NULL;
     Arr a[3] = {0};
-    if (get_array(op, &a[0], 1, 1, "p") || get_array(og, &a[1], 0, 1, "g")
-        || get_array(obuf, &a[2], 1, 1, "buf") || same_kind(a, 3)
-        || check_len(a[1].cols, a[0].cols, "g")
-        || (a[2].cols && check_len(a[2].cols, a[0].cols, "buf"))) {
-        release(a, 3);
-        return NULL;
-    }
+    const Spec spec[3] = {{op, "p", 1, 1}, {og, "g", 0, 1}, {obuf, "buf", 1, 1}};
+    if (get_arrays(a, spec, 3) < 0) return NULL;
+    CHECK_OR_FAIL(a, 3, !check_len(a[1].cols, a[0].cols, "g")
+                  && !(a[2].cols && check_len(a[2].cols, a[0].cols, "buf")))
     Py_ssize_t n = a[0].cols;
     int has_momentum = a[2].cols > 0;
     Py_BEGIN_ALLOW_THREADS
@@ -193,15 +208,13 @@ static PyObject *py_adam_step(PyObject *self, PyObject *args) {
                           &wd, &decay, &omb1, &b2, &omb2, &eps_c2, &neg_step))
         return NULL;
     Arr a[5] = {0};
-    if (get_array(op, &a[0], 1, 1, "p") || get_array(og, &a[1], 0, 1, "g")
-        || get_array(om, &a[2], 1, 1, "m") || get_array(ov, &a[3], 1, 1, "v")
-        || get_array(ovmax, &a[4], 1, 1, "vmax") || same_kind(a, 5)
-        || check_len(a[1].cols, a[0].cols, "g") || check_len(a[2].cols, a[0].cols, "m")
-        || check_len(a[3].cols, a[0].cols, "v")
-        || (a[4].cols && check_len(a[4].cols, a[0].cols, "vmax"))) {
-        release(a, 5);
-        return NULL;
-    }
+    const Spec spec[5] = {{op, "p", 1, 1}, {og, "g", 0, 1}, {om, "m", 1, 1}, {ov, "v", 1, 1},
+                          {ovmax, "vmax", 1, 1}};
+    if (get_arrays(a, spec, 5) < 0) return NULL;
+    CHECK_OR_FAIL(a, 5, !check_len(a[1].cols, a[0].cols, "g")
+                  && !check_len(a[2].cols, a[0].cols, "m")
+                  && !check_len(a[3].cols, a[0].cols, "v")
+                  && !(a[4].cols && check_len(a[4].cols, a[0].cols, "vmax")))
     Py_ssize_t n = a[0].cols;
     int ams = a[4].cols > 0;
     Py_BEGIN_ALLOW_THREADS
@@ -305,11 +318,9 @@ static PyObject *py_bias_relu_(PyObject *self, PyObject *args) {
     PyObject *oY, *ob;
     if (!PyArg_ParseTuple(args, "OO:bias_relu_", &oY, &ob)) return NULL;
     Arr a[2] = {0};
-    if (get_array(oY, &a[0], 1, 2, "Y") || get_array(ob, &a[1], 0, 1, "b") || same_kind(a, 2)
-        || check_len(a[1].cols, a[0].cols, "b")) {
-        release(a, 2);
-        return NULL;
-    }
+    const Spec spec[2] = {{oY, "Y", 1, 2}, {ob, "b", 0, 1}};
+    if (get_arrays(a, spec, 2) < 0) return NULL;
+    CHECK_OR_FAIL(a, 2, !check_len(a[1].cols, a[0].cols, "b"))
     Py_BEGIN_ALLOW_THREADS
     if (a[0].kind == 'f')
         bias_relu_f(a[0].rows, a[0].cols, DATA(a[0], float), a[0].stride, DATA(a[1], float));
@@ -330,19 +341,13 @@ static PyObject *py_relu_backward_bias_(PyObject *self, PyObject *args) {
     PyObject *og, *oo, *odb;
     if (!PyArg_ParseTuple(args, "OOO:relu_backward_bias_", &og, &oo, &odb)) return NULL;
     Arr a[3] = {0};
-    if (get_array(og, &a[0], 0, 2, "grad") || get_array(oo, &a[1], 1, 2, "out")
-        || get_array(odb, &a[2], 1, 1, "db") || same_kind(a, 3)
-        || check_len(a[0].rows, a[1].rows, "grad's rows")
-        || check_len(a[0].cols, a[1].cols, "grad's columns")
-        || check_len(a[2].cols, a[1].cols, "db")) {
-        release(a, 3);
-        return NULL;
-    }
+    const Spec spec[3] = {{og, "grad", 0, 2}, {oo, "out", 1, 2}, {odb, "db", 1, 1}};
+    if (get_arrays(a, spec, 3) < 0) return NULL;
+    CHECK_OR_FAIL(a, 3, !check_len(a[0].rows, a[1].rows, "grad's rows")
+                  && !check_len(a[0].cols, a[1].cols, "grad's columns")
+                  && !check_len(a[2].cols, a[1].cols, "db"))
     double *acc = zeroed(a[1].cols);
-    if (acc == NULL) {
-        release(a, 3);
-        return NULL;
-    }
+    CHECK_OR_FAIL(a, 3, acc != NULL)
     Py_BEGIN_ALLOW_THREADS
     if (a[0].kind == 'f')
         relu_backward_f(a[1].rows, a[1].cols, DATA(a[0], float), a[0].stride, DATA(a[1], float),
@@ -361,14 +366,12 @@ static PyObject *py_bias_relu_dot_(PyObject *self, PyObject *args) {
     double c;
     if (!PyArg_ParseTuple(args, "OOOdO:bias_relu_dot_", &oY, &ob, &ow, &c, &oo)) return NULL;
     Arr a[4] = {0};
-    if (get_array(oY, &a[0], 1, 2, "Y") || get_array(ob, &a[1], 0, 1, "b")
-        || get_array(ow, &a[2], 0, 1, "w") || get_array(oo, &a[3], 1, 2, "o")
-        || same_kind(a, 4) || check_len(a[1].cols, a[0].cols, "b")
-        || check_len(a[2].cols, a[0].cols, "w") || check_len(a[3].rows, a[0].rows, "o")
-        || check_len(a[3].cols, 1, "o's rows")) {
-        release(a, 4);
-        return NULL;
-    }
+    const Spec spec[4] = {{oY, "Y", 1, 2}, {ob, "b", 0, 1}, {ow, "w", 0, 1}, {oo, "o", 1, 2}};
+    if (get_arrays(a, spec, 4) < 0) return NULL;
+    CHECK_OR_FAIL(a, 4, !check_len(a[1].cols, a[0].cols, "b")
+                  && !check_len(a[2].cols, a[0].cols, "w")
+                  && !check_len(a[3].rows, a[0].rows, "o")
+                  && !check_len(a[3].cols, 1, "o's rows"))
     Py_BEGIN_ALLOW_THREADS
     if (a[0].kind == 'f')
         bias_relu_dot_f(a[0].rows, a[0].cols, DATA(a[0], float), a[0].stride, DATA(a[1], float),
@@ -388,21 +391,17 @@ static PyObject *py_outer_relu_backward_bias_(PyObject *self, PyObject *args) {
                           &odc))
         return NULL;
     Arr a[6] = {0};
-    if (get_array(od, &a[0], 0, 2, "d") || get_array(ow, &a[1], 0, 1, "w")
-        || get_array(oo, &a[2], 1, 2, "out") || get_array(odb, &a[3], 1, 1, "db")
-        || get_array(odw, &a[4], 1, 1, "dw") || get_array(odc, &a[5], 1, 1, "dc")
-        || same_kind(a, 6) || check_len(a[0].rows, a[2].rows, "d")
-        || check_len(a[0].cols, 1, "d's rows") || check_len(a[1].cols, a[2].cols, "w")
-        || check_len(a[3].cols, a[2].cols, "db") || check_len(a[4].cols, a[2].cols, "dw")
-        || check_len(a[5].cols, 1, "dc")) {
-        release(a, 6);
-        return NULL;
-    }
+    const Spec spec[6] = {{od, "d", 0, 2}, {ow, "w", 0, 1}, {oo, "out", 1, 2},
+                          {odb, "db", 1, 1}, {odw, "dw", 1, 1}, {odc, "dc", 1, 1}};
+    if (get_arrays(a, spec, 6) < 0) return NULL;
+    CHECK_OR_FAIL(a, 6, !check_len(a[0].rows, a[2].rows, "d")
+                  && !check_len(a[0].cols, 1, "d's rows")
+                  && !check_len(a[1].cols, a[2].cols, "w")
+                  && !check_len(a[3].cols, a[2].cols, "db")
+                  && !check_len(a[4].cols, a[2].cols, "dw")
+                  && !check_len(a[5].cols, 1, "dc"))
     double *acc = zeroed(2 * a[2].cols);
-    if (acc == NULL) {
-        release(a, 6);
-        return NULL;
-    }
+    CHECK_OR_FAIL(a, 6, acc != NULL)
     Py_ssize_t n = a[2].rows, cols = a[2].cols;
     Py_BEGIN_ALLOW_THREADS
     if (a[0].kind == 'f')
