@@ -16,8 +16,9 @@
 #include <math.h>
 #include <string.h>
 
-#if defined(__GNUC__) && !defined(__clang__) && defined(__x86_64__) && defined(__linux__)
-/* one build that runs everywhere and uses the widest vectors of the machine it runs on */
+#if defined(__GNUC__) && !defined(__clang__) && defined(__x86_64__) && defined(__GLIBC__)
+/* one build that runs everywhere and uses the widest vectors of the machine it runs on (the
+ * clones are chosen at load time by glibc's ifunc resolver, hence the test for glibc) */
 #define MULTIVERSION __attribute__((target_clones("avx512f", "avx2", "default")))
 #else
 #define MULTIVERSION
