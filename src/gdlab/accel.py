@@ -65,12 +65,11 @@ def kernels(fast, size):
     else None. ``fast=True`` with neither build available is an ImportError."""
     if fast is False or (fast is None and (size < FAST_MIN_SIZE or not auto_enabled())):
         return None
-    preference = _preference()
-    for name in preference:
-        module = _load(name)
-        if module is not None:
-            return module
+    name = backend()
+    if name is not None:
+        return _loaded[name]
     if fast:
+        preference = _preference()
         raise ImportError(
             "fast=True needs gdlab's compiled kernels: " + (
                 "the C build (gdlab._ckernels, made by 'pip install .' where a C compiler is "
