@@ -114,8 +114,6 @@ def machine():
 
 
 def has_c_kernels():
-    import importlib.util
-
     return importlib.util.find_spec("gdlab._ckernels") is not None
 
 
