@@ -190,12 +190,16 @@ def test_fast_true_without_kernels_is_a_clear_error(setting, message):
     assert "ImportError: " + message in out.stdout
 
 
-def test_network_pickles_after_a_fused_step(rng):
-    net = mlp(3, (4,), 1, seed=0, fast=True)
-    net.forward(rng.normal(size=(5, 3)), training=True)
+@pytest.mark.parametrize("n_out", [1, 2])
+def test_network_pickles_between_a_fused_forward_and_its_backward(n_out, rng):
+    net = mlp(3, (4,), n_out, seed=0, fast=True)
+    X, g = rng.normal(size=(5, 3)), rng.normal(size=(5, n_out))
+    net.forward(X, training=True)
     copy = pickle.loads(pickle.dumps(net))
     np.testing.assert_array_equal(copy.flat_parameters, net.flat_parameters)
     assert copy.fast is True
+    np.testing.assert_array_equal(copy.backward(g), net.backward(g))
+    np.testing.assert_array_equal(copy.flat_gradients, net.flat_gradients)
 
 
 @pytest.mark.parametrize(("opt", "batch"), [(SGD, "full"), (Adam, 16)])

@@ -1,5 +1,8 @@
 """Sequential: the flat buffers, the public contract, torch equivalence, seeds and bad input."""
 
+import copy
+import pickle
+
 import numpy as np
 import pytest
 import torch
@@ -221,3 +224,23 @@ def test_backward_casts_the_gradient_to_the_network_dtype(fast, rng):
     np.testing.assert_array_equal(dX, dX32)
     for a, b in zip(grads, net.gradients()):
         np.testing.assert_array_equal(a, b)
+
+
+@pytest.mark.parametrize("duplicate", [lambda n: pickle.loads(pickle.dumps(n)), copy.deepcopy],
+                         ids=["pickle", "deepcopy"])
+def test_a_copied_network_trains_like_the_original(duplicate, rng):
+    from gdlab.losses import MSELoss
+    from gdlab.optim import SGD
+    from gdlab.training import Trainer
+
+    X, y = rng.normal(size=(40, 3)), rng.normal(size=(40, 1))
+    net = mlp(3, (5,), 1, seed=0)
+    twin = duplicate(net)
+    for p, q in zip(twin.parameters(), twin.gradients(), strict=True):
+        assert np.shares_memory(p, twin.flat_parameters) and np.shares_memory(q, twin.flat_gradients)
+    assert not np.shares_memory(twin.flat_parameters, net.flat_parameters)
+    for n in (net, twin):
+        Trainer(n, MSELoss(), SGD([n.flat_parameters], lr=0.1), batch_size=8, epochs=2,
+                tol=None, seed=0).fit(X, y)
+    np.testing.assert_array_equal(twin.predict(X), net.predict(X))
+    assert not np.array_equal(net.predict(X), mlp(3, (5,), 1, seed=0).predict(X))

@@ -71,11 +71,10 @@ def forward(layers, pairs, X, kernels):
     return X
 
 
-def backward(layers, pairs, grad, stop, input_grad):
+def backward(layers, pairs, grad, stop, input_grad, kernels):
     """Backward through ``layers[stop:]`` in reverse, each pair in ``pairs`` fused, after a
-    :func:`forward` that fused the same pairs; as :meth:`gdlab.Sequential.backward`."""
-    kernels = accel.kernels(True, 0)  # loaded by that forward
-
+    :func:`forward` that fused the same pairs with the same ``kernels``; as
+    :meth:`gdlab.Sequential.backward`."""
     i = len(layers) - 1
     while i >= stop:
         layer = layers[i]

@@ -98,6 +98,10 @@ class Sequential:
         total = sum(int(np.prod(shape)) for layer_specs in specs for _, shape in layer_specs)
         self._flat_params = np.zeros(total, dtype=self.dtype)
         self._flat_grads = np.zeros(total, dtype=self.dtype)
+        self._bind(specs)
+
+    def _bind(self, specs):
+        """Hand each layer its parameters and gradients as views into the two flat buffers."""
         self._params, self._grads, self._names = [], [], []
         counters: dict[str, int] = {}
         offset = 0
@@ -180,13 +184,23 @@ class Sequential:
             kernels = fusion.kernels_for(fast, self.layers, pairs, X.shape[0],
                                          self._flat_params.size)
             if kernels is not None:
-                self._fused = pairs
+                self._fused, self._fused_kernels = pairs, kernels
                 return fusion.forward(self.layers, pairs, X, kernels)
         for layer in self.layers:
             X = layer.forward(X, mode)
         return X
 
     __call__ = forward
+
+    def __getstate__(self):
+        # a module does not pickle: backward after unpickling looks the kernels up again
+        return {k: v for k, v in self.__dict__.items() if k != "_fused_kernels"}
+
+    def __setstate__(self, state):
+        # pickle and deepcopy turn the layers' views into separate arrays: make them views of
+        # the flat buffers again, or training would update arrays the layers no longer read
+        self.__dict__.update(state)
+        self._bind([layer.param_specs(self.dtype) for layer in self.layers])
 
     @property
     def fast(self):
@@ -230,7 +244,8 @@ class Sequential:
                     "(Sequential.fast) overwrites its activations; run forward again, or set "
                     "fast=False to backpropagate one forward several times")
             self._fused = False
-            return fusion.backward(self.layers, pairs, grad, stop, input_grad)
+            kernels = self.__dict__.get("_fused_kernels") or accel.kernels(True, 0)
+            return fusion.backward(self.layers, pairs, grad, stop, input_grad, kernels)
         for i in range(len(self.layers) - 1, stop - 1, -1):
             grad = self.layers[i].backward(grad, need_input_grad=input_grad or i > stop)
         return grad
