@@ -14,6 +14,7 @@
 #define PY_SSIZE_T_CLEAN
 #include <Python.h>
 #include <math.h>
+#include <stdint.h>
 #include <string.h>
 
 #if defined(__GNUC__) && !defined(__clang__) && defined(__x86_64__) && defined(__GLIBC__)
@@ -419,6 +420,108 @@ static PyObject *py_outer_relu_backward_bias_(PyObject *self, PyObject *args) {
     Py_RETURN_NONE;
 }
 
+/* ---- softmax cross-entropy (gdlab.losses.CrossEntropyLoss) ------------------------------- */
+
+/* Rows of logits Z against int64 labels y: G = (softmax(Z) - onehot(y)) * scale, the summed
+ * per-row losses log(sum exp(z - max)) - (z_y - max) in *total (a float64 sum), and the number
+ * of rows whose first largest logit is the label (np.argmax's choice, NaN first) returned. */
+#define DEFINE_XENT(T, SUF, EXP, LOG)                                                          \
+MULTIVERSION static Py_ssize_t xent_##SUF(Py_ssize_t n, Py_ssize_t cols, const T *Z,           \
+                                          Py_ssize_t sz, const int64_t *y, T *G,               \
+                                          Py_ssize_t sg, T scale, double *total) {             \
+    Py_ssize_t hits = 0;                                                                       \
+    double sum = 0.0;                                                                          \
+    for (Py_ssize_t i = 0; i < n; i++) {                                                       \
+        const T *z = Z + i * sz;                                                               \
+        T *g = G + i * sg;                                                                     \
+        Py_ssize_t t = (Py_ssize_t)y[i], arg = 0;                                              \
+        T top = z[0];                                                                          \
+        for (Py_ssize_t j = 1; j < cols; j++)                                                  \
+            if (z[j] > top || (z[j] != z[j] && top == top)) {                                  \
+                top = z[j];                                                                    \
+                arg = j;                                                                       \
+            }                                                                                  \
+        hits += arg == t;                                                                      \
+        T picked = z[t] - top;                                                                 \
+        T s = 0;                                                                               \
+        for (Py_ssize_t j = 0; j < cols; j++) {                                                \
+            T e = EXP(z[j] - top);                                                             \
+            g[j] = e;                                                                          \
+            s += e;                                                                            \
+        }                                                                                      \
+        sum += (double)(LOG(s) - picked);                                                      \
+        for (Py_ssize_t j = 0; j < cols; j++) {                                                \
+            T q = g[j] / s;                                                                    \
+            if (j == t) q = q - 1;                                                             \
+            g[j] = q * scale;                                                                  \
+        }                                                                                      \
+    }                                                                                          \
+    *total = sum;                                                                              \
+    return hits;                                                                               \
+}
+DEFINE_XENT(float, f, expf, logf)
+DEFINE_XENT(double, d, exp, log)
+
+/* int64 labels, 1-D and contiguous, each in [0, classes) */
+static int get_labels(PyObject *obj, Py_buffer *view, Py_ssize_t n, Py_ssize_t classes) {
+    if (PyObject_GetBuffer(obj, view, PyBUF_STRIDES | PyBUF_FORMAT) < 0) return -1;
+    const char *f = view->format ? view->format : "B";
+    if (*f == '<' || *f == '=' || *f == '@') f++;
+    int ok = 1;
+    if (view->itemsize != 8 || !(f[0] == 'l' || f[0] == 'q') || f[1] != '\0') {
+        PyErr_SetString(PyExc_TypeError, "y must hold int64 labels");
+        ok = 0;
+    } else if (view->ndim != 1 || view->shape[0] != n) {
+        PyErr_Format(PyExc_ValueError, "y must be 1-D with %zd labels", n);
+        ok = 0;
+    } else if (n > 1 && view->strides[0] != 8) {
+        PyErr_SetString(PyExc_ValueError, "y must be contiguous");
+        ok = 0;
+    } else {
+        const int64_t *y = (const int64_t *)view->buf;
+        for (Py_ssize_t i = 0; i < n && ok; i++)
+            if (y[i] < 0 || y[i] >= classes) {
+                PyErr_Format(PyExc_ValueError, "label %lld is outside [0, %zd)",
+                             (long long)y[i], classes);
+                ok = 0;
+            }
+    }
+    if (!ok) PyBuffer_Release(view);
+    return ok ? 0 : -1;
+}
+
+static PyObject *py_softmax_xent_(PyObject *self, PyObject *args) {
+    PyObject *oz, *oy, *og;
+    double scale;
+    if (!PyArg_ParseTuple(args, "OOOd:softmax_xent_", &oz, &oy, &og, &scale)) return NULL;
+    Arr a[2] = {0};
+    const Spec spec[2] = {{oz, "z", 0, 2}, {og, "g", 1, 2}};
+    if (get_arrays(a, spec, 2) < 0) return NULL;
+    CHECK_OR_FAIL(a, 2, !check_len(a[1].rows, a[0].rows, "g's rows")
+                  && !check_len(a[1].cols, a[0].cols, "g's columns"))
+    if (a[0].cols < 1) {
+        PyErr_SetString(PyExc_ValueError, "z must have at least one column");
+        release(a, 2);
+        return NULL;
+    }
+    Py_buffer labels;
+    CHECK_OR_FAIL(a, 2, get_labels(oy, &labels, a[0].rows, a[0].cols) == 0)
+    const int64_t *y = (const int64_t *)labels.buf;
+    Py_ssize_t hits;
+    double total;
+    Py_BEGIN_ALLOW_THREADS
+    if (a[0].kind == 'f')
+        hits = xent_f(a[0].rows, a[0].cols, DATA(a[0], float), a[0].stride, y,
+                      DATA(a[1], float), a[1].stride, (float)scale, &total);
+    else
+        hits = xent_d(a[0].rows, a[0].cols, DATA(a[0], double), a[0].stride, y,
+                      DATA(a[1], double), a[1].stride, scale, &total);
+    Py_END_ALLOW_THREADS
+    PyBuffer_Release(&labels);
+    release(a, 2);
+    return Py_BuildValue("dn", total, hits);
+}
+
 static PyMethodDef methods[] = {
     {"sgd_step", py_sgd_step, METH_VARARGS,
      "sgd_step(p, g, buf, sign, wd, neg_lr, momentum, damp1, first, nesterov)"},
@@ -430,6 +533,8 @@ static PyMethodDef methods[] = {
     {"bias_relu_dot_", py_bias_relu_dot_, METH_VARARGS, "bias_relu_dot_(Y, b, w, c, o)"},
     {"outer_relu_backward_bias_", py_outer_relu_backward_bias_, METH_VARARGS,
      "outer_relu_backward_bias_(d, w, out, db, dw, dc)"},
+    {"softmax_xent_", py_softmax_xent_, METH_VARARGS,
+     "softmax_xent_(z, y, g, scale) -> (summed loss, correct predictions)"},
     {NULL, NULL, 0, NULL},
 };
 

@@ -149,3 +149,45 @@ def outer_relu_backward_bias_(d, w, out, db, dw, dc):
         db[j] = acc[j]
         dw[j] = acc_w[j]
     dc[0] = acc_c
+
+
+# ---- softmax cross-entropy (gdlab.losses.CrossEntropyLoss) ----------------------------------
+
+@njit(cache=True)
+def softmax_xent_(z, y, g, scale):
+    """Softmax cross-entropy of the rows of logits ``z`` against int64 labels ``y``, in one
+    pass: ``g = (softmax(z) - onehot(y)) * scale`` and ``(summed per-row losses, number of rows
+    whose first largest logit is the label)``. ``scale`` (the arrays' dtype) is each row's share
+    of the mean, ``1/n``. The same float operations as CrossEntropyLoss's NumPy code, with the
+    library's exp and log (equal to rounding), and the losses summed in float64."""
+    n, m = z.shape
+    if m < 1:
+        raise ValueError("z must have at least one column")
+    if y.shape[0] != n or g.shape[0] != n or g.shape[1] != m:
+        raise ValueError("y must have one label per row of z, and g the shape of z")
+    for i in range(n):
+        if y[i] < 0 or y[i] >= m:
+            raise ValueError("a label is outside [0, n_classes)")
+    total = 0.0
+    hits = 0
+    for i in range(n):
+        row, out, t = z[i], g[i], y[i]
+        top, arg = row[0], 0
+        for j in range(1, m):
+            if row[j] > top or (row[j] != row[j] and top == top):
+                top, arg = row[j], j
+        if arg == t:
+            hits += 1
+        picked = row[t] - top
+        s = scale * 0
+        for j in range(m):
+            e = np.exp(row[j] - top)
+            out[j] = e
+            s += e
+        total += np.log(s) - picked
+        for j in range(m):
+            q = out[j] / s
+            if j == t:
+                q = q - 1
+            out[j] = q * scale
+    return total, hits

@@ -51,6 +51,10 @@ class Loss:
                 raise ValueError("sample_weight must be non-negative with a positive sum")
         return output, y, sample_weight
 
+    def __getstate__(self):
+        # work arrays are scratch: copies and pickles leave them behind
+        return {k: v for k, v in self.__dict__.items() if not k.startswith("_work_")}
+
     def __repr__(self):
         return f"{type(self).__name__}()"
 
@@ -196,6 +200,19 @@ class CrossEntropyLoss(Loss):
         e[y, rows] -= 1
         e *= (1.0 / n) if r is None else r
         return value, e.T
+
+    def _compute_counting(self, output, y, kernels):
+        """``_compute(output, y, None, True)`` and the number of rows whose largest logit is the
+        label (:func:`gdlab.fitdata.correct`) in one compiled pass of ``kernels``
+        (:mod:`gdlab.accel`): a training step's loss, for int64 labels and no weights. Equal to
+        the NumPy code to rounding (the library's exp and log; the losses summed in float64).
+        The gradient is a work array of the loss, overwritten by the next call."""
+        n = output.shape[0]
+        g = self.__dict__.get("_work_grad")
+        if g is None or g.shape != output.shape or g.dtype != output.dtype:
+            g = self._work_grad = np.empty(output.shape, output.dtype)
+        total, hits = kernels.softmax_xent_(output, y, g, output.dtype.type(1.0 / n))
+        return total / n, g, float(hits)
 
     def _rows(self, n):
         """``arange(n)``, kept between calls of the same batch size."""

@@ -20,9 +20,10 @@ import time
 
 import numpy as np
 
-from gdlab import fitdata
+from gdlab import accel, fitdata
 from gdlab.clip import clip_grad_norm_, clip_grad_value_
 from gdlab.errors import DivergenceError
+from gdlab.losses import CrossEntropyLoss
 
 
 class TrainLoop:
@@ -50,6 +51,13 @@ class TrainLoop:
                     self._penalty.append((flat_p[sl], flat_g[sl], self._penalty_tmp[sl]))
                 offset += p.size
         self._classify = self.task == "classification"
+        # softmax cross-entropy and the accuracy count in one compiled pass, when the kernels
+        # that the network's fused layers would use are there (and no weights apply)
+        self._xent = None
+        loss = self.loss
+        if (self._classify and w is None and y.ndim == 1 and y.dtype == np.int64
+                and type(loss)._compute is CrossEntropyLoss._compute and loss.weight is None):
+            self._xent = accel.kernels(net.fast, net.n_parameters)
         n_metric = 1 if self._classify else y.shape[1]
         if self._dist:
             n = net.n_parameters
@@ -60,6 +68,16 @@ class TrainLoop:
             total = X.shape[0] if w is None else float(w.sum(dtype=np.float64))
             self._var_total = fitdata.weighted_sst(y, w) / total
         self._snapshot = None
+
+    def _loss_step(self, out, yb, wb):
+        """The loss value, its gradient and the batch's metric sums (correct predictions, or
+        squared errors per output) of one step."""
+        if self._xent is not None and wb is None:
+            return self.loss._compute_counting(out, yb, self._xent)
+        value, g = self.loss._compute(out, yb, wb, True)
+        if self._classify:
+            return value, g, fitdata.correct(out, yb, wb)
+        return value, g, fitdata.squared_errors(out, yb, wb)
 
     def _keep_snapshot(self):
         """Copy the parameters at the start of an epoch (restored if an update overflows)."""
@@ -125,13 +143,9 @@ class TrainLoop:
                     yb = np.take(y, idx, axis=0, out=self._ybuf[:m], mode="clip")
                     wb = None if w is None else np.take(w, idx, out=self._wbuf[:m], mode="clip")
                 out = net.forward(xb, training=True)
-                value, g = loss._compute(out, yb, wb, True)
+                value, g, batch_metric = self._loss_step(out, yb, wb)
                 if not math.isfinite(value):
                     self._diverged("training loss", value, epoch)
-                if classify:
-                    batch_metric = fitdata.correct(out, yb, wb)
-                else:
-                    batch_metric = fitdata.squared_errors(out, yb, wb)
                 net.backward(g, input_grad=False)
                 batch_w = m if wb is None else float(wb.sum(dtype=np.float64))
             if penalty:
@@ -207,11 +221,7 @@ class TrainLoop:
                 yb = np.take(y, lidx, axis=0, out=self._ybuf[:ml], mode="clip")
                 wb = None if w is None else np.take(w, lidx, out=self._wbuf[:ml], mode="clip")
             out = net.forward(xb, training=True)
-            value, g = self.loss._compute(out, yb, wb, True)
-            if self._classify:
-                tail[3] = fitdata.correct(out, yb, wb)
-            else:
-                tail[3:] = fitdata.squared_errors(out, yb, wb)
+            value, g, tail[3:] = self._loss_step(out, yb, wb)
             net.backward(g, input_grad=False)
             np.multiply(net.flat_gradients, share, out=self._buf_grad)
             tail[0] = value * share
