@@ -4,13 +4,14 @@
     python benchmarks/run_all.py --threads 2     # NumPy's BLAS and PyTorch on 2 threads
     python benchmarks/run_all.py --quick         # smaller data, 1 repeat: a smoke test
     python benchmarks/run_all.py --only throughput sgd --markdown perf.md --json perf.json
+    python benchmarks/run_all.py --repeats 5 --per-round 3   # best of 15 runs of each rival
 
 Each rival of each benchmark runs in its own fresh process (``_worker.py``), on the same data,
 in float32, with the same thread count, in ``--repeats`` rounds (each round runs every rival
-once, so that a busy moment of a shared machine hits them all). Times are the best of the
-rounds, as ``timeit`` reports (the slower runs measure the neighbours); the median is kept in
-the JSON that ``--json`` writes. benchmarks/RESULTS.md holds the table of the last full run,
-with notes.
+once, so that a busy moment of a shared machine hits them all; ``--per-round`` times that many
+runs in each rival's process). Times are the best of all runs, as ``timeit`` reports (the slower
+runs measure the neighbours); the median is kept in the JSON that ``--json`` writes.
+benchmarks/RESULTS.md holds the table of the last full run, with notes.
 
 If ``OPENBLAS_CORETYPE`` or ``OPENBLAS_L2_SIZE`` are set they change the BLAS kernels; run
 ``env -u OPENBLAS_CORETYPE -u OPENBLAS_L2_SIZE python benchmarks/run_all.py`` to measure
@@ -80,7 +81,7 @@ def run_bench(name, args):
             for rival in rivals:
                 print(f"  {name}: {rival} (round {r + 1}/{args.repeats}) ...", file=sys.stderr,
                       flush=True)
-                rounds[rival].append(worker(MODULES[name], rival, args, repeats=1))
+                rounds[rival].append(worker(MODULES[name], rival, args, repeats=args.per_round))
         res = {rival: merge(runs) for rival, runs in rounds.items()}
     summarize = summarize_memory if name == "memory" else module.summarize
     return res, summarize({k: v for k, v in res.items() if "error" not in v}, args.threads)
@@ -134,7 +135,9 @@ def report(all_rows, all_checks, info, args):
     v = info["versions"]
     head = [
         f"Measured {datetime.date.today()} on {info['cpu']}, {info['cores']} cores; "
-        f"{args.threads} thread(s) for NumPy's BLAS and PyTorch; best of {args.repeats}"
+        f"{args.threads} thread(s) for NumPy's BLAS and PyTorch; best of "
+        f"{args.repeats * args.per_round}"
+        f"{f' ({args.repeats} round(s) of {args.per_round})' if args.per_round > 1 else ''}"
         f"{' (quick mode: smaller data)' if args.quick else ''}.",
         f"Python {v['python']}, NumPy {v['numpy']} with {info['blas']}, PyTorch {v['torch']}, "
         f"scikit-learn {v['scikit-learn']}, numba {v['numba']}; C kernels: {info['c_kernels']}."
@@ -149,6 +152,8 @@ def main(argv=None):
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     p.add_argument("--threads", type=int, default=1)
     p.add_argument("--repeats", type=int, default=None, help="default 3 (1 with --quick)")
+    p.add_argument("--per-round", type=int, default=1,
+                   help="timed runs of each rival in each round, in its process (default 1)")
     p.add_argument("--seeds", type=int, default=None, help="benchmark 4 seeds (default 5)")
     p.add_argument("--quick", action="store_true")
     p.add_argument("--only", nargs="+", choices=BENCHES, default=list(BENCHES))
@@ -187,7 +192,7 @@ def main(argv=None):
 
 METHOD = """How it is measured: every rival of every benchmark runs in a fresh process, in float32, with the
 same thread count (threadpoolctl for NumPy's BLAS, `torch.set_num_threads`), on the same data
-and model, and the rounds interleave the rivals; times are the best of the rounds. gdlab is
+and model, and the rounds interleave the rivals; times are the best of all runs. gdlab is
 measured as users call it: `GDClassifier.fit` / `GDRegressor.fit`. `gdlab` uses the C kernels
 that `pip install .` compiles; `gdlab-numba` is the same run with those made unimportable, so
 that numba's kernels (`gdlab[fast]`) run instead, as where no C compiler was found at install;
