@@ -6,7 +6,8 @@
  * second a process) nor a compile at run time. Each elementwise result is the same bits as the
  * NumPy reference: the build turns off fused multiply-add (-ffp-contract=off) and every other
  * licence to change the arithmetic; only the one dot product of bias_relu_dot_ is summed in
- * vector lanes (an OpenMP simd reduction), as numba's reassoc does.
+ * vector lanes (an OpenMP simd reduction), as numba's reassoc does, and softmax_xent_ calls the
+ * C library's exp and log where NumPy has its own (equal to rounding, not to the bit).
  *
  * Arrays come through the buffer protocol (no NumPy headers needed): float32 or float64, all
  * of one call in the same type, 1-D ones contiguous, 2-D ones with contiguous rows.
