@@ -18,7 +18,7 @@ import timeit
 import numpy as np
 from _common import threads
 
-from gdlab import accel
+from gdlab import accel, fitdata
 from gdlab.losses import CrossEntropyLoss
 from gdlab.optim import Adam
 
@@ -72,27 +72,31 @@ def b1_parts(rng, builds):
             np.greater(h, 0, out=m)
             np.multiply(m, h, out=m)
             np.ones(k, np.float32) @ m
-    rows = [
-        ("B1 the 8 matrix products", best_us(products, 300)),
-        ("B1 Adam update, NumPy", best_us(lambda: numpy_adam.step([g]), 300)),
-        ("B1 gathering the batch's rows (np.take)", best_us(gather, 400)),
-        ("B1 softmax cross-entropy, value and gradient",
-         best_us(lambda: loss._compute(outs[-1], y, None, True), 2000)),
-        ("B1 global gradient norm (np.dot)", best_us(lambda: np.dot(g, g), 1000)),
-        ("B1 bias, ReLU, its derivative, bias gradients: NumPy", best_us(numpy_relu_parts, 1000)),
-    ]
-    for at, (name, kernels) in enumerate(builds.items(), start=2):
+    adam, xent, relu = [], [], []
+    for name, kernels in builds.items():
         os.environ["GDLAB_FAST"] = name  # fast=True takes this build
         opt = Adam([p.copy()], fast=True)
         assert opt._kernels is kernels
-        rows.insert(at, (f"B1 Adam update, {name} kernel", best_us(lambda opt=opt: opt.step([g]), 300)))
+        adam.append((f"B1 Adam update, {name} kernel", best_us(lambda opt=opt: opt.step([g]), 300)))
+        xent.append((f"B1 the same, {name} kernel",
+                     best_us(lambda k=kernels: loss._compute_counting(outs[-1], y, k), 2000)))
 
         def fused(kernels=kernels):
             for h, b, db in ((h1, b1, b1.copy()), (h2, b2, b2.copy())):
                 kernels.bias_relu_(h, b)
                 kernels.relu_backward_bias_(h, h, db)
-        rows.append((f"B1 the same, fused {name} kernels", best_us(fused, 1000)))
-    return rows
+        relu.append((f"B1 the same, fused {name} kernels", best_us(fused, 1000)))
+    return [
+        ("B1 the 8 matrix products", best_us(products, 300)),
+        ("B1 Adam update, NumPy", best_us(lambda: numpy_adam.step([g]), 300)), *adam,
+        ("B1 gathering the batch's rows (np.take)", best_us(gather, 400)),
+        ("B1 softmax cross-entropy, value and gradient, and the accuracy count: NumPy",
+         best_us(lambda: (loss._compute(outs[-1], y, None, True),
+                          fitdata.correct(outs[-1], y, None)), 2000)), *xent,
+        ("B1 global gradient norm (np.dot)", best_us(lambda: np.dot(g, g), 1000)),
+        ("B1 bias, ReLU, its derivative, bias gradients: NumPy", best_us(numpy_relu_parts, 1000)),
+        *relu,
+    ]
 
 
 def b3_parts(rng, builds):
