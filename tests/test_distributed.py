@@ -68,6 +68,8 @@ def _cases():
     cases["sync-bn-float64"] = dict(opt="adam", dtype="float64", n=52, batch=13, bn="sync")
     # local BatchNorm: not one process's numbers, but identical ranks
     cases["local-bn-float64"] = dict(opt="adam", dtype="float64", n=52, batch=13, bn="local")
+    # the compiled kernels: fused Dense + ReLU and the cross-entropy in each rank's shard
+    cases["kernels-float64"] = dict(opt="adam", dtype="float64", n=45, batch=10, fast=True)
     return cases
 
 
@@ -85,13 +87,15 @@ def _data(n, seed=0):
 def train_case(case, comm, net_seed):
     """Train one case; returns (flat parameters, buffers, training losses)."""
     X, y, w = _data(case["n"])
-    net = mlp(5, [8], 3, activation="tanh", batchnorm=bool(case.get("bn")),
-              dtype=case["dtype"], seed=net_seed)
+    fast = case.get("fast", False)
+    net = mlp(5, [8], 3, activation="relu" if fast else "tanh", batchnorm=bool(case.get("bn")),
+              dtype=case["dtype"], seed=net_seed, fast=fast)
     if case.get("bn") == "sync":
         convert_sync_batchnorm(net, comm)
     trainer = Trainer(net, CrossEntropyLoss(), OPTIMIZERS[case["opt"]]([net.flat_parameters]),
                       batch_size=case["batch"], epochs=3, tol=None, seed=7, comm=comm)
     result = trainer.fit(X, y, sample_weight=w if case.get("weighted") else None)
+    assert (trainer._xent is not None) == fast and (net._fused is not None) == fast
     return net.flat_parameters.copy(), net.buffers(), result.history.as_dict()["loss"]
 
 
