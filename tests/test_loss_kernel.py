@@ -182,3 +182,22 @@ def test_gdclassifier_fast_switch_changes_only_rounding(kernel_backend):
                                       dtype="float64", fast=fast).fit(X / 16, y)
     np.testing.assert_allclose(fits[True].predict_proba(X / 16), fits[False].predict_proba(X / 16),
                                rtol=1e-8, atol=1e-10)
+
+
+def test_auto_mode_takes_the_kernel_for_large_networks_or_large_batches(kernel_backend, rng):
+    from gdlab.accel import FAST_MIN_SIZE
+
+    X = rng.normal(size=(FAST_MIN_SIZE // 4, 3))
+    y = (X[:, 0] > 0).astype(int) * 2 + (X[:, 1] > 0)  # 4 classes
+    chosen = {}
+    # (hidden width, rows, batch): small network and batch; a batch of FAST_MIN_SIZE logits;
+    # a network of FAST_MIN_SIZE parameters and more
+    for hidden, rows, batch in ((5, None, 64), (5, None, "full"), (FAST_MIN_SIZE // 8, 256, 64)):
+        net = mlp(3, (hidden,), 4, seed=0)
+        trainer = Trainer(net, CrossEntropyLoss(), Adam([net.flat_parameters]), batch_size=batch,
+                          epochs=1, tol=None, seed=0)
+        trainer.fit(X[:rows], y[:rows])
+        chosen[hidden, batch] = trainer._xent
+    kernels = accel.kernels(True, 0)
+    assert chosen[5, 64] is None and chosen[5, "full"] is kernels
+    assert chosen[FAST_MIN_SIZE // 8, 64] is kernels

@@ -51,13 +51,15 @@ class TrainLoop:
                     self._penalty.append((flat_p[sl], flat_g[sl], self._penalty_tmp[sl]))
                 offset += p.size
         self._classify = self.task == "classification"
-        # softmax cross-entropy and the accuracy count in one compiled pass, when the kernels
-        # that the network's fused layers would use are there (and no weights apply)
+        # softmax cross-entropy and the accuracy count in one compiled pass, by the rule of the
+        # network's other kernels (its size, or the size of a batch's logits), when no weights
+        # apply
         self._xent = None
         loss = self.loss
         if (self._classify and w is None and y.ndim == 1 and y.dtype == np.int64
                 and type(loss)._compute is CrossEntropyLoss._compute and loss.weight is None):
-            self._xent = accel.kernels(net.fast, net.n_parameters)
+            logits = k * (net.n_outputs or 0)
+            self._xent = accel.kernels(net.fast, max(net.n_parameters, logits))
         n_metric = 1 if self._classify else y.shape[1]
         if self._dist:
             n = net.n_parameters
