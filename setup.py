@@ -1,4 +1,4 @@
-"""The optional C kernels (gdlab._ckernels); everything else is in pyproject.toml.
+"""The optional C kernels (gdlab.kernels._ckernels); everything else is in pyproject.toml.
 
 The extension is optional: where no C compiler is found, pip still installs gdlab, which then
 runs its NumPy code (or numba's kernels, with gdlab[fast]).
@@ -21,6 +21,6 @@ class BuildExt(build_ext):
 
 
 setup(
-    ext_modules=[Extension("gdlab._ckernels", ["src/gdlab/_ckernels.c"], optional=True)],
+    ext_modules=[Extension("gdlab.kernels._ckernels", ["src/gdlab/kernels/_ckernels.c"], optional=True)],
     cmdclass={"build_ext": BuildExt},
 )

@@ -114,11 +114,11 @@ def machine():
 
 
 def has_c_kernels():
-    return importlib.util.find_spec("gdlab._ckernels") is not None
+    return importlib.util.find_spec("gdlab.kernels._ckernels") is not None
 
 
 def c_kernels_info():
-    """How gdlab._ckernels was built: the compiler's first line of ``--version``, or why not."""
+    """How gdlab.kernels._ckernels was built: the compiler's first line of ``--version``, or why not."""
     import subprocess
     import sysconfig
 

@@ -4,7 +4,7 @@
 
 A fresh process per rival keeps them from sharing warm caches, thread pools or allocator
 state, and lets each gdlab rival run as an install without some kernels does: ``gdlab-numba``
-cannot import the C kernels (gdlab._ckernels, as where no C compiler was found at install),
+cannot import the C kernels (gdlab.kernels._ckernels, as where no C compiler was found at install),
 ``gdlab-numpy`` cannot import them nor numba (the NumPy code alone).
 """
 
@@ -31,7 +31,7 @@ def main(argv=None):
     args = p.parse_args(argv)
     # a None entry makes "import X" raise ImportError, as if X were not installed
     if args.rival.endswith(("-numpy", "-numba")):
-        sys.modules["gdlab._ckernels"] = None
+        sys.modules["gdlab.kernels._ckernels"] = None
     if args.rival.endswith("-numpy"):
         sys.modules["numba"] = None
     import _common  # noqa: F401  (puts src/ on the path)
@@ -45,7 +45,7 @@ def main(argv=None):
     module = importlib.import_module(args.module)
     with threads(args.threads):
         result = module.measure(args.rival, args)
-    result["kernels_loaded"] = [name for name in ("gdlab._ckernels", "numba")
+    result["kernels_loaded"] = [name for name in ("gdlab.kernels._ckernels", "numba")
                                 if sys.modules.get(name) is not None]
     print(json.dumps(result))
 

@@ -34,8 +34,8 @@ def run_rank(steps: int, batch: int, warmup: int = 20, threads: int = 1) -> dict
 
     ``threads``: the BLAS threads of a lone process (ranks get theirs from MPIComm)."""
     from gdlab.distributed import get_communicator
-    from gdlab.losses import CrossEntropyLoss
-    from gdlab.network import mlp
+    from gdlab.nn.losses import CrossEntropyLoss
+    from gdlab.nn.sequential import mlp
     from gdlab.optim import Adam
 
     comm = get_communicator()
@@ -106,7 +106,7 @@ def main():
             print("RESULT " + json.dumps(result), flush=True)
         return
 
-    from gdlab.launch import MPICH_WAIT_SETTINGS, mpiexec_command
+    from gdlab.distributed.launch import MPICH_WAIT_SETTINGS, mpiexec_command
 
     env = dict(os.environ)
     if not args.no_wait_settings:

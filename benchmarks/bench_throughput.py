@@ -58,8 +58,8 @@ def make_gdlab(seed=0):
 def make_gdlab_trainer(seed=0):
     from _common import gdlab_trainer_available
 
-    from gdlab.losses import CrossEntropyLoss
-    from gdlab.network import mlp
+    from gdlab.nn.losses import CrossEntropyLoss
+    from gdlab.nn.sequential import mlp
     from gdlab.optim import Adam
 
     if gdlab_trainer_available():

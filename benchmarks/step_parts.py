@@ -19,7 +19,7 @@ import numpy as np
 from _common import threads
 
 from gdlab import accel, fitdata
-from gdlab.losses import CrossEntropyLoss
+from gdlab.nn.losses import CrossEntropyLoss
 from gdlab.optim import Adam
 
 

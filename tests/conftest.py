@@ -15,9 +15,9 @@ def rng():
 def kernel_backend(request):
     """Each build of gdlab's kernels in turn (GDLAB_FAST=c, then numba), for a whole module;
     skipped where that build is not installed (tests/test_fast.py checks the C one is)."""
-    from gdlab import accel
+    from gdlab.kernels import builds
 
-    if accel._load(request.param) is None:
+    if builds.build(request.param) is None:
         pytest.skip(f"the {request.param} kernels are not installed")
     with pytest.MonkeyPatch.context() as patch:
         patch.setenv("GDLAB_FAST", request.param)

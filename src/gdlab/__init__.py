@@ -1,66 +1,73 @@
 """gdlab: neural networks trained by gradient descent and its variants, on NumPy.
 
+The package is laid out along the path of one training step (docs/architecture.md):
+:mod:`gdlab.data` -> :mod:`gdlab.nn` (forward, loss, backward) -> :mod:`gdlab.optim` ->
+:mod:`gdlab.schedules` -> :mod:`gdlab.training` (the loop), with :mod:`gdlab.kernels`,
+:mod:`gdlab.distributed`, :mod:`gdlab.estimators`, :mod:`gdlab.lab`, :mod:`gdlab.report` and
+:mod:`gdlab.cli` around it.
+
 Public names are resolved lazily (PEP 562) so that ``import gdlab`` loads only NumPy and
 the core; scikit-learn, matplotlib, rich and mpi4py load when a name that needs them is used.
 """
 
 from importlib import import_module
 
-__version__ = "0.1.0"
+__version__ = "0.2.0"
 
 # public name -> module that defines it; the one table of what gdlab exports
 _NAMES = {
-    # engine
-    "Layer": "layers",
-    "Dense": "layers",
-    "Sigmoid": "layers",
-    "Tanh": "layers",
-    "ReLU": "layers",
-    "LeakyReLU": "layers",
-    "ELU": "layers",
-    "Identity": "layers",
-    "Softmax": "layers",
-    "BatchNorm": "normalization",
-    "Dropout": "normalization",
-    "Sequential": "network",
-    "MSELoss": "losses",
-    "L1Loss": "losses",
-    "HuberLoss": "losses",
-    "CrossEntropyLoss": "losses",
-    "BCEWithLogitsLoss": "losses",
-    "gradcheck": "gradient_check",
+    # the engine
+    "Layer": "nn.layers",
+    "Dense": "nn.layers",
+    "Sigmoid": "nn.layers",
+    "Tanh": "nn.layers",
+    "ReLU": "nn.layers",
+    "LeakyReLU": "nn.layers",
+    "ELU": "nn.layers",
+    "Identity": "nn.layers",
+    "Softmax": "nn.layers",
+    "BatchNorm": "nn.normalization",
+    "Dropout": "nn.dropout",
+    "Sequential": "nn.sequential",
+    "mlp": "nn.sequential",
+    "MSELoss": "nn.losses",
+    "L1Loss": "nn.losses",
+    "HuberLoss": "nn.losses",
+    "CrossEntropyLoss": "nn.losses",
+    "BCEWithLogitsLoss": "nn.losses",
+    "gradcheck": "nn.gradcheck",
     # errors
     "DivergenceError": "errors",
     "CheckpointError": "errors",
-    # optimisation of plain functions
-    "minimize": "functions",
-    "make_optimizer": "optim",
-    "make_schedule": "schedule_spec",
-    "load_dataset": "data",
-    "run_training": "runs",
+    # optimizers and schedules by name
+    "make_optimizer": "optim.registry",
+    "make_schedule": "schedules.spec",
     # training
-    "fit": "training",
-    "Trainer": "training",
-    "History": "training",
-    "FitResult": "training",
-    "Callback": "training",
-    "save_checkpoint": "checkpoint",
-    "load_checkpoint": "checkpoint",
+    "fit": "training.trainer",
+    "Trainer": "training.trainer",
+    "History": "training.history",
+    "FitResult": "training.history",
+    "Callback": "training.callbacks",
+    "save_checkpoint": "training.checkpoint",
+    "load_checkpoint": "training.checkpoint",
+    # data
+    "load_dataset": "data.datasets",
     # distributed training (mpi4py is imported only when a launcher started several ranks)
-    "MPIComm": "distributed",
-    "get_communicator": "distributed",
-    "SyncBatchNorm": "distributed",
-    "convert_sync_batchnorm": "distributed",
+    "MPIComm": "distributed.mpi",
+    "get_communicator": "distributed.mpi",
+    "SyncBatchNorm": "distributed.syncbn",
+    "convert_sync_batchnorm": "distributed.syncbn",
     # scikit-learn estimators
-    "GDClassifier": "estimators",
-    "GDRegressor": "estimators",
+    "GDClassifier": "estimators.classifier",
+    "GDRegressor": "estimators.regressor",
+    # the lab: plain functions, runs
+    "minimize": "lab.minimize",
+    "run_training": "lab.runs",
 }
 
 _SUBMODULES = {
-    "layers", "losses", "init", "network", "optim", "schedules", "training", "checkpoint",
-    "data", "functions", "distributed", "estimators", "plots", "report", "cli", "gradient_check",
-    "normalization", "errors", "clip", "idx", "runs", "comparison", "explain", "commands",
-    "optimizer", "launch", "tour", "schedule_spec", "adaptive", "accel", "fusion",
+    "nn", "optim", "schedules", "training", "kernels", "distributed", "data", "estimators",
+    "lab", "report", "cli", "errors",
 }
 
 __all__ = sorted(_NAMES) + ["__version__"]

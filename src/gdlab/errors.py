@@ -16,3 +16,9 @@ class DivergenceError(RuntimeError):
 
 class CheckpointError(ValueError):
     """A checkpoint file is missing, corrupt, truncated, of another version or inconsistent."""
+
+
+class InvalidParameterError(ValueError, TypeError):
+    """An argument of the wrong kind (a string where a number belongs, 2.5 where an integer
+    does). Both a ValueError and a TypeError, as scikit-learn's error of the same name, so
+    that either ``except`` clause catches it."""

@@ -1,0 +1,20 @@
+"""The optional compiled kernels, on arrays only (they know arrays, never layers or optimizers):
+one-pass optimizer updates, the fused Dense + ReLU passes and the softmax cross-entropy.
+
+Two builds of the same functions: ``_ckernels.c``, compiled by ``pip install .`` where a C
+compiler is found, and :mod:`gdlab.kernels.numba_kernels` (``gdlab[fast]``). Which one runs,
+and when, is decided in :mod:`gdlab.kernels.builds`.
+"""
+
+from gdlab.kernels.builds import (
+    BACKENDS,
+    FAST_MIN_SIZE,
+    auto_enabled,
+    backend,
+    build,
+    check_fast,
+    select,
+)
+
+__all__ = ["BACKENDS", "FAST_MIN_SIZE", "auto_enabled", "backend", "build", "check_fast",
+           "select"]
