@@ -61,7 +61,7 @@ def run_rank(steps: int, batch: int, warmup: int = 20, threads: int = 1) -> dict
         share = lidx.shape[0] / batch
         t0 = time.perf_counter()
         out = net.forward(X[lidx], training=True)
-        value, g = loss._compute(out, y[lidx], None, True)
+        value, g = loss.compute(out, y[lidx], None, True)
         net.backward(g, input_grad=False)
         np.multiply(flat_g, share, out=buf[:n])
         buf[n] = value * share

@@ -17,7 +17,8 @@ import numpy as np
 import torch
 from threadpoolctl import threadpool_limits
 
-from gdlab import accel, optim
+from gdlab import optim
+from gdlab.kernels import builds
 
 
 def median_ms(step, repeats, warmup=10):
@@ -57,8 +58,8 @@ def main():
 
     cases = [("Adam", {"lr": 1e-3}), ("SGD", {"lr": 1e-2, "momentum": 0.9})]
     impls = [("gdlab numpy", lambda nm, kw, n, r: gdlab_step(nm, kw, n, r))]
-    for build in accel.BACKENDS:
-        if accel._load(build) is not None:
+    for build in builds.BACKENDS:
+        if builds.build(build) is not None:
             impls.append((f"gdlab {build}", lambda nm, kw, n, r, build=build:
                           gdlab_step(nm, kw, n, r, build)))
     impls += [

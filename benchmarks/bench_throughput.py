@@ -81,7 +81,7 @@ def make_gdlab_trainer(seed=0):
         for start in range(0, n, BATCH):
             idx = perm[start:start + BATCH]
             out = net.forward(X[idx], training=True)
-            _, g = loss._compute(out, y[idx], None, True)
+            _, g = loss.compute(out, y[idx], None, True)
             net.backward(g, input_grad=False)
             opt.step(grads)
     return fit, "hand-written loop (Trainer not importable yet)"

@@ -18,9 +18,10 @@ import timeit
 import numpy as np
 from _common import threads
 
-from gdlab import accel, fitdata
+from gdlab import kernels as gdlab_kernels
 from gdlab.nn.losses import CrossEntropyLoss
 from gdlab.optim import Adam
+from gdlab.training import metrics
 
 
 def best_us(fn, number):
@@ -76,10 +77,10 @@ def b1_parts(rng, builds):
     for name, kernels in builds.items():
         os.environ["GDLAB_FAST"] = name  # fast=True takes this build
         opt = Adam([p.copy()], fast=True)
-        assert opt._kernels is kernels
+        assert opt.kernels is kernels
         adam.append((f"B1 Adam update, {name} kernel", best_us(lambda opt=opt: opt.step([g]), 300)))
         xent.append((f"B1 the same, {name} kernel",
-                     best_us(lambda k=kernels: loss._compute_counting(outs[-1], y, k), 2000)))
+                     best_us(lambda k=kernels: loss.compute_counting(outs[-1], y, k), 2000)))
 
         def fused(kernels=kernels):
             for h, b, db in ((h1, b1, b1.copy()), (h2, b2, b2.copy())):
@@ -91,8 +92,8 @@ def b1_parts(rng, builds):
         ("B1 Adam update, NumPy", best_us(lambda: numpy_adam.step([g]), 300)), *adam,
         ("B1 gathering the batch's rows (np.take)", best_us(gather, 400)),
         ("B1 softmax cross-entropy, value and gradient, and the accuracy count: NumPy",
-         best_us(lambda: (loss._compute(outs[-1], y, None, True),
-                          fitdata.correct(outs[-1], y, None)), 2000)), *xent,
+         best_us(lambda: (loss.compute(outs[-1], y, None, True),
+                          metrics.correct(outs[-1], y, None)), 2000)), *xent,
         ("B1 global gradient norm (np.dot)", best_us(lambda: np.dot(g, g), 1000)),
         ("B1 bias, ReLU, its derivative, bias gradients: NumPy", best_us(numpy_relu_parts, 1000)),
         *relu,
@@ -138,7 +139,7 @@ def b3_parts(rng, builds):
 
 
 def main():
-    builds = {name: accel._load(name) for name in accel.BACKENDS}
+    builds = {name: gdlab_kernels.build(name) for name in gdlab_kernels.BACKENDS}
     builds = {name: module for name, module in builds.items() if module is not None}
     rng = np.random.default_rng(0)
     with threads(1):

@@ -2,6 +2,7 @@
 
 import sys
 
-from gdlab.cli import main
+from gdlab.cli.main import main
 
-sys.exit(main())
+if __name__ == "__main__":
+    sys.exit(main())

@@ -32,8 +32,9 @@ def real(name, value, *, low=None, high=None, low_open=False, high_open=False,
 
     A value that is not a real number is an :class:`~gdlab.errors.InvalidParameterError`, both
     a TypeError and a ValueError (booleans included: ``True`` is not a learning rate; NumPy
-    scalars are real numbers); a number outside the interval, or NaN or infinity, a ValueError (``finite=False`` lets infinity through: a clipping threshold).
-    Both name ``name`` and show the value.
+    scalars are real numbers); a number outside the interval, or NaN or infinity, a
+    ValueError (``finite=False`` lets infinity through: a clipping threshold). Both name
+    ``name`` and show the value.
     """
     if value is None and allow_none:
         return None

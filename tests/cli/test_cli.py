@@ -89,6 +89,48 @@ def test_optimizer_names_are_all_known_to_gdlab_optim():
     assert len(OPTIMIZER_NAMES) == 11
 
 
+
+def test_names_come_from_the_registries_and_are_checked_while_parsing(tmp_path):
+    from gdlab.data import DATASETS
+    from gdlab.lab.functions import FUNCTIONS
+    from gdlab.nn.layers import ACTIVATIONS
+
+    text = gdlab_run("train", "--help", cwd=tmp_path, check_rc=0).stdout
+    for name in (*DATASETS, *ACTIVATIONS, *OPTIMIZER_NAMES):
+        assert name in text, name
+    text = gdlab_run("landscape", "--help", cwd=tmp_path, check_rc=0).stdout
+    for name in FUNCTIONS:
+        assert name in text, name
+    for args, hint in ((["train", "--activation", "rleu"], "did you mean 'relu'?"),
+                       (["explain", "--activation", "tahn"], "did you mean 'tanh'?"),
+                       (["landscape", "--function", "rosenbrok"], "did you mean 'rosenbrock'?")):
+        proc = gdlab_run(*args, cwd=tmp_path, check_rc=2)
+        lines = [x for x in proc.stderr.splitlines() if "error:" in x]
+        assert len(lines) == 1 and hint in lines[0] and "Traceback" not in proc.stderr, args
+    assert not (tmp_path / "runs").exists()  # rejected before anything ran
+
+
+def test_argument_types_carry_the_boundary_checks_messages():
+    import argparse
+
+    from gdlab import _checks
+    from gdlab.cli import argtypes
+
+    cases = [(argtypes.positive_int, "0", _checks.integer, 0, {"low": 1}),
+             (argtypes.non_negative_int, "-3", _checks.integer, -3, {"low": 0}),
+             (argtypes.positive_float, "0", _checks.positive, 0.0, {}),
+             (argtypes.non_negative_float, "-1e-3", _checks.non_negative, -1e-3, {}),
+             (argtypes.probability, "1", _checks.fraction, 1.0, {})]
+    for parse, text, check, value, kwargs in cases:
+        with pytest.raises(ValueError) as expected:
+            check(argtypes.VALUE, value, **kwargs)
+        with pytest.raises(argparse.ArgumentTypeError) as got:
+            parse(text)
+        assert str(got.value) == str(expected.value)
+    assert argtypes.activation_name("ReLU") == "relu"
+    assert argtypes.optional_non_negative_float("none") is None
+    assert argtypes.layer_sizes("64,32") == (64, 32) and argtypes.layer_sizes("none") == ()
+
 # ---- train ------------------------------------------------------------------------------------
 
 def _independent_iris_split(seed=0):

@@ -1,5 +1,6 @@
-"""gdlab's compiled kernels (the C build gdlab.kernels._ckernels and the numba build gdlab.kernels.numba_kernels, each
-in turn) against the NumPy reference in gdlab.optim, and the switch between them (gdlab.kernels).
+"""gdlab's compiled kernels (the C build gdlab.kernels._ckernels and the numba build
+gdlab.kernels.numba_kernels, each in turn) against the NumPy reference in gdlab.optim, and the
+switch between them (gdlab.kernels).
 
 The kernels perform the reference's floating-point operations in the same order (no
 fastmath, no fused multiply-add), so the two paths must agree bit for bit, in float32 and
@@ -143,7 +144,8 @@ def test_the_c_kernels_are_built_where_a_c_compiler_is():
 
 @needs_c
 def test_the_c_kernels_need_no_numba_and_are_the_first_choice():
-    code = ("import sys, numpy as np\nfrom gdlab.kernels import builds\nfrom gdlab.estimators import GDClassifier\n"
+    code = ("import sys, numpy as np\nfrom gdlab.kernels import builds\n"
+            "from gdlab.estimators import GDClassifier\n"
             "X = np.random.default_rng(0).normal(size=(300, 40))\n"
             "est = GDClassifier(hidden_layer_sizes=(2000,), max_iter=2, batch_size=300)"
             ".fit(X, np.arange(300) % 3)\n"

@@ -1,5 +1,6 @@
-"""The compiled softmax cross-entropy of a training step (``softmax_xent_`` in gdlab.kernels._ckernels and
-gdlab.kernels.numba_kernels, each in turn) against CrossEntropyLoss's NumPy code, metrics.correct and PyTorch."""
+"""The compiled softmax cross-entropy of a training step (``softmax_xent_`` in
+gdlab.kernels._ckernels and gdlab.kernels.numba_kernels, each in turn) against
+CrossEntropyLoss's NumPy code, metrics.correct and PyTorch."""
 
 import pickle
 import warnings

@@ -22,7 +22,7 @@ import numpy as np
 import pytest
 
 from gdlab.lab.tour import EXPERIMENTS, run_tour
-from gdlab.lab.tour.common import Check, Section, figure, verdict
+from gdlab.lab.tour.common import Check, Section, section_figure, verdict
 
 KEYS = ["update_rule", "learning_rate", "batching", "minima", "conditioning", "optimizers",
         "batchnorm", "distributed"]
@@ -116,8 +116,8 @@ def test_distributed_is_skipped_with_a_note_without_mpi(tmp_path, monkeypatch):
 
 
 def test_report_is_self_contained(tmp_path):
-    from gdlab.lab.tour.common import new_figure
     from gdlab.lab.tour.render import write_report
+    from gdlab.report.plots import new_figure
 
     def draw():
         fig, axes = new_figure()
@@ -126,7 +126,7 @@ def test_report_is_self_contained(tmp_path):
 
     s = Section(key="k", title="T <&>", claim="c", setup="uses `sgd`", rule="r",
                 checks=[Check("x", True, "x held")], columns=["a", "b|c"], rows=[[1, "2"]],
-                figures=[figure("99-test", "cap", draw)])
+                figures=[section_figure("99-test", "cap", draw)])
     write_report([s], tmp_path, quick=True, seconds=1.0)
     html = (tmp_path / "report.html").read_text()
     assert "T &lt;&amp;&gt;" in html and "<code>sgd</code>" in html

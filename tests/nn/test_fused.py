@@ -1,4 +1,5 @@
-"""Fused Dense + ReLU kernels (gdlab.nn.fused; gdlab.kernels._ckernels and gdlab.kernels.numba_kernels, each in turn)
+"""Fused Dense + ReLU kernels (gdlab.nn.fused; gdlab.kernels._ckernels and
+gdlab.kernels.numba_kernels, each in turn)
 against the NumPy path, finite differences and PyTorch."""
 
 import os

@@ -132,3 +132,59 @@ def test_plots_never_load_pyplot():
                          timeout=60)
     assert out.returncode == 0, out.stderr
     assert out.stdout.strip() == "False"
+
+
+# ---- the building blocks every figure (train, compare, tour) is drawn with --------------------
+
+def test_new_figure_gives_a_grid_of_styled_axes():
+    fig, axes = plots.new_figure(2, 3, width=9.0, height=5.0)
+    assert axes.shape == (2, 3) and len(fig.axes) == 6
+    assert tuple(fig.get_size_inches()) == (9.0, 5.0)
+    ax = axes[1, 2]
+    # the style applies to the axes made here, though no rc_context is active any more
+    assert not ax.spines["top"].get_visible() and not ax.spines["right"].get_visible()
+    assert ax.xaxis.get_gridlines()[0].get_visible()
+    assert ax.title.get_fontsize() == plots.STYLE["axes.titlesize"]
+    fig, axes = plots.new_figure()
+    assert axes.shape == (1, 1)
+    assert plots.to_png_bytes(fig)[:8] == b"\x89PNG\r\n\x1a\n"
+
+
+def test_styled_applies_the_style_only_inside_the_block():
+    import matplotlib
+
+    before = matplotlib.rcParams["legend.fontsize"]
+    with plots.styled():
+        assert matplotlib.rcParams["legend.fontsize"] == plots.STYLE["legend.fontsize"] == 8
+        assert matplotlib.rcParams["axes.grid"] is True
+    assert matplotlib.rcParams["legend.fontsize"] == before
+
+
+def test_colour_and_style_cycle_the_palette():
+    n = len(plots.OKABE_ITO)
+    assert [plots.colour(i) for i in range(n)] == list(plots.OKABE_ITO)
+    assert plots.colour(n + 2) == plots.OKABE_ITO[2]
+    assert plots.style(3) == {"color": plots.OKABE_ITO[3], "linestyle": "-"}
+    assert plots.style(n + 1) == {"color": plots.OKABE_ITO[1], "linestyle": "--"}
+
+
+def test_finish_labels_the_axes_and_passes_legend_options():
+    fig, axes = plots.new_figure(1, 2)
+    a, b = axes[0]
+    # the curve runs through the lower left corner: "best" would never put the legend there
+    a.plot([1, 2, 3], [1, 2, 3], label="curve")
+    plots.finish(a, "Title", "epoch", "loss (MSE)", loc="lower left")
+    assert (a.get_title(), a.get_xlabel(), a.get_ylabel()) == ("Title", "epoch", "loss (MSE)")
+    legend = a.get_legend()
+    assert legend_texts(a) == ["curve"] and not legend.get_frame_on()
+    fig.canvas.draw()
+    box, frame = legend.get_window_extent(), a.get_window_extent()
+    assert box.x0 - frame.x0 < 0.2 * frame.width and box.y0 - frame.y0 < 0.2 * frame.height
+    b.plot([1, 2, 3], [0, 1, 2])                                    # nothing labelled
+    plots.finish(b, "t", "time (s)", "y")
+    assert b.get_legend() is None
+    ticks = {ax: ax.get_xticks() for ax in (a, b)}
+    assert np.all(ticks[a] == np.round(ticks[a]))                   # whole epochs only
+    assert not np.all(ticks[b] == np.round(ticks[b]))               # seconds: 1.25, 1.5, ...
+    plots.finish(b, "t", "x", "y", legend=False)
+    assert b.get_legend() is None

@@ -1,39 +1,57 @@
-"""The argument types of the ``gdlab`` command (:mod:`gdlab.cli`): each turns one option's text
-into its value, or raises ``argparse.ArgumentTypeError`` with a message naming the bad value."""
+"""The argument types of the ``gdlab`` command: each turns one option's text into its value, or
+raises ``argparse.ArgumentTypeError`` with a message naming the bad value.
+
+They parse the text and leave the rule to :mod:`gdlab._checks`, the one set of boundary checks
+(numbers in a range, names from a registry with "did you mean ...?"): its ValueError becomes an
+ArgumentTypeError with the same message, which argparse prints after ``argument --OPTION:``.
+Names are checked against the registries: :data:`gdlab.optim.registry.OPTIMIZER_NAMES`,
+:data:`gdlab.nn.layers.ACTIVATIONS` and :data:`gdlab.lab.functions.FUNCTIONS`.
+"""
 
 from __future__ import annotations
 
 import argparse
-import math
 
 from gdlab import _checks
 from gdlab.lab.functions import FUNCTIONS
+from gdlab.nn.layers import ACTIVATIONS
 from gdlab.optim.registry import OPTIMIZER_NAMES
 
-FUNCTION_NAMES = tuple(FUNCTIONS)
+VALUE = "value"  # how _checks' messages name an option's value (argparse names the option)
+
+
+def _checked(check, *args, **kwargs):
+    """``check(*args, **kwargs)`` of :mod:`gdlab._checks`, its ValueError as ArgumentTypeError."""
+    try:
+        return check(*args, **kwargs)
+    except ValueError as exc:
+        raise argparse.ArgumentTypeError(str(exc)) from None
+
+
+# ---- numbers -------------------------------------------------------------------------------
+
+def _float(text) -> float:
+    try:
+        return float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"not a number: {text!r}") from None
+
+
+def _int(text) -> int:
+    try:
+        return int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"not an integer: {text!r}") from None
 
 
 def positive_float(text):
-    value = _float(text)
-    if not value > 0:
-        raise argparse.ArgumentTypeError(f"must be > 0, got {text!r}")
-    return value
-
-
-def learning_rate(text):
-    value = _float(text)
-    if value < 0:
-        raise argparse.ArgumentTypeError(f"negative learning rate {text!r}; it must be > 0")
-    if value == 0:
-        raise argparse.ArgumentTypeError(f"learning rate {text!r} must be > 0")
-    return value
+    """A finite number > 0."""
+    return _checked(_checks.positive, VALUE, _float(text))
 
 
 def non_negative_float(text):
-    value = _float(text)
-    if value < 0:
-        raise argparse.ArgumentTypeError(f"must be >= 0, got {text!r}")
-    return value
+    """A finite number >= 0."""
+    return _checked(_checks.non_negative, VALUE, _float(text))
 
 
 def optional_non_negative_float(text):
@@ -44,94 +62,78 @@ def optional_non_negative_float(text):
 
 
 def probability(text):
+    """A number in [0, 1) (a dropout probability)."""
+    return _checked(_checks.fraction, VALUE, _float(text))
+
+
+def learning_rate(text):
+    """A finite number > 0; a negative one is named as such (a common slip)."""
     value = _float(text)
-    if not 0 <= value < 1:
-        raise argparse.ArgumentTypeError(f"must be in [0, 1), got {text!r}")
-    return value
-
-
-def _float(text):
     try:
-        value = float(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"not a number: {text!r}") from None
-    if not math.isfinite(value):
-        raise argparse.ArgumentTypeError(f"not a finite number: {text!r}")
-    return value
-
-
-def _integer(text, low):
-    try:
-        value = int(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"not an integer: {text!r}") from None
-    if value < low:
-        raise argparse.ArgumentTypeError(f"must be >= {low}, got {text!r}")
-    return value
+        return _checks.positive("learning rate", value)
+    except ValueError as exc:
+        if value < 0:
+            raise argparse.ArgumentTypeError(
+                f"negative learning rate {text!r}; it must be > 0") from None
+        raise argparse.ArgumentTypeError(str(exc)) from None
 
 
 def positive_int(text):
-    return _integer(text, 1)
+    return _checked(_checks.integer, VALUE, _int(text), low=1)
 
 
 def non_negative_int(text):
-    return _integer(text, 0)
+    return _checked(_checks.integer, VALUE, _int(text), low=0)
 
 
 def batch_size(text):
     """``full`` (batch gradient descent), ``1`` (stochastic) or an integer K >= 1."""
     if text.strip().lower() == "full":
         return "full"
+    rule = "it must be 'full' or an integer >= 1"
     try:
-        value = int(text)
+        return _checks.positive_int("batch size", int(text))
     except ValueError:
-        raise argparse.ArgumentTypeError(
-            f"batch size must be 'full' or an integer >= 1, got {text!r}") from None
-    if value < 1:
-        raise argparse.ArgumentTypeError(
-            f"batch size {text!r} is invalid: it must be 'full' or an integer >= 1")
-    return value
+        raise argparse.ArgumentTypeError(f"batch size {text!r} is invalid: {rule}") from None
 
 
 def layer_sizes(text):
     """``64,32`` -> (64, 32); an empty string or ``none`` -> () (no hidden layer)."""
     if text.strip().lower() in ("", "none"):
         return ()
-    sizes = []
-    for part in text.split(","):
-        try:
-            size = int(part)
-        except ValueError:
-            raise argparse.ArgumentTypeError(
-                f"layer sizes are integers separated by commas (e.g. 64,32), got {text!r}"
-            ) from None
-        if size < 1:
-            raise argparse.ArgumentTypeError(f"layer sizes must be >= 1, got {text!r}")
-        sizes.append(size)
+    try:
+        sizes = [int(part) for part in text.split(",")]
+    except ValueError:
+        raise argparse.ArgumentTypeError(
+            f"layer sizes are integers separated by commas (e.g. 64,32), got {text!r}") from None
+    for size in sizes:
+        _checked(_checks.positive_int, "layer size", size)
     return tuple(sizes)
 
 
+def point(text):
+    """``x,y`` -> a pair of finite numbers."""
+    parts = text.split(",")
+    if len(parts) != 2:
+        raise argparse.ArgumentTypeError(f"a point is x,y (e.g. -1.5,2), got {text!r}")
+    return tuple(_checked(_checks.real, "coordinate", _float(p)) for p in parts)
+
+
+# ---- names from the registries -------------------------------------------------------------------
+
 def optimizer_name(text):
-    try:
-        return _checks.choice("optimizer", text.strip(), OPTIMIZER_NAMES)
-    except ValueError as exc:
-        raise argparse.ArgumentTypeError(str(exc)) from None
+    return _checked(_checks.choice, "optimizer", text.strip(), OPTIMIZER_NAMES)
 
 
-def optimizer_list(text):
-    names = [optimizer_name(part) for part in text.split(",") if part.strip()]
-    if not names:
-        raise argparse.ArgumentTypeError("give at least one optimizer")
-    return names
+def activation_name(text):
+    return _checked(_checks.choice, "activation", text.strip(), ACTIVATIONS)
 
 
-def batch_size_list(text):
-    return _list(text, batch_size, "batch size")
+def function_name(text):
+    return _checked(_checks.choice, "function", text.strip(), FUNCTIONS)
 
 
-def lr_list(text):
-    return _list(text, learning_rate, "learning rate")
-
+# ---- comma-separated lists --------------------------------------------------------------------
 
 def _list(text, item, what):
     values = [item(part.strip()) for part in text.split(",") if part.strip()]
@@ -140,8 +142,13 @@ def _list(text, item, what):
     return values
 
 
-def point(text):
-    parts = text.split(",")
-    if len(parts) != 2:
-        raise argparse.ArgumentTypeError(f"a point is x,y (e.g. -1.5,2), got {text!r}")
-    return tuple(_float(p) for p in parts)
+def optimizer_list(text):
+    return _list(text, optimizer_name, "optimizer")
+
+
+def batch_size_list(text):
+    return _list(text, batch_size, "batch size")
+
+
+def lr_list(text):
+    return _list(text, learning_rate, "learning rate")

@@ -1,9 +1,29 @@
-"""``gdlab train``: parse-to-config, signals, and the final table; the job is gdlab.lab.runs."""
+"""``gdlab train``: options to a configuration, signals, and the final table; the job itself is
+:func:`gdlab.lab.runs.run_training`."""
 
 from __future__ import annotations
 
+import argparse
 import signal
 import sys
+
+from gdlab.cli.argtypes import (
+    batch_size,
+    learning_rate,
+    non_negative_float,
+    non_negative_int,
+    optimizer_name,
+    optional_non_negative_float,
+    positive_float,
+    positive_int,
+    probability,
+)
+from gdlab.cli.exits import EXIT_FAILED, EXIT_OK, EXIT_SIGINT, EXIT_SIGTERM, UsageError
+from gdlab.cli.options import add_data_options, add_debug_option, add_dtype_option, add_model_options
+from gdlab.nn.init import INITIALIZERS
+from gdlab.optim.registry import OPTIMIZER_NAMES
+
+NAME = "train"
 
 # argparse dest -> configuration key (the same name everywhere else)
 CONFIG_OPTIONS = (
@@ -14,6 +34,106 @@ CONFIG_OPTIONS = (
 )
 
 
+# ---- the parser ----------------------------------------------------------------------------
+
+def add_parser(subparsers) -> argparse.ArgumentParser:
+    p = subparsers.add_parser(
+        NAME, help="train a network on a dataset (default: the bundled digits)",
+        description="Train a multilayer perceptron by gradient descent. With no option: the "
+                    "bundled digits data, one hidden layer of 64 ReLU units, Adam, learning "
+                    "rate 1e-3, batch size 32, stopping when the training loss has not "
+                    "improved by --tol for --patience epochs.",
+        epilog="Outputs in --out DIR: config.json, metrics.json, history.csv, loss.png, "
+               "accuracy.png (classification), checkpoint*. Resume with --resume DIR.")
+    add_data_options(p)
+    _add_model_group(p)
+    _add_optimisation_group(p)
+    _add_stopping_group(p)
+    _add_run_group(p)
+    add_debug_option(p)
+    return p
+
+
+def _add_model_group(p) -> None:
+    m = p.add_argument_group("model")
+    add_model_options(m, layers_default=(64,), activation_default="relu")
+    m.add_argument("--dropout", type=probability, default=0.0, metavar="P",
+                   help="dropout probability after each hidden activation (default: 0)")
+    m.add_argument("--init", metavar="NAME",
+                   help=f"weight initialiser: {', '.join(INITIALIZERS)} (default: "
+                        "kaiming_uniform for ReLU, xavier_uniform otherwise)")
+    add_dtype_option(m)
+
+
+def _add_optimisation_group(p) -> None:
+    o = p.add_argument_group("optimisation")
+    o.add_argument("--optimizer", type=optimizer_name, default="adam", metavar="NAME",
+                   help=f"{'|'.join(OPTIMIZER_NAMES)} (default: adam)")
+    o.add_argument("--lr", type=learning_rate, default=1e-3, help="learning rate (default: 1e-3)")
+    o.add_argument("--momentum", type=non_negative_float, metavar="MU",
+                   help="momentum (sgd, momentum, nesterov, rmsprop; momentum/nesterov: 0.9)")
+    o.add_argument("--weight-decay", type=non_negative_float, metavar="LAMBDA",
+                   help="the optimizer's weight decay (PyTorch's meaning)")
+    o.add_argument("--alpha", type=non_negative_float, default=0.0,
+                   help="L2 penalty on the weights, scikit-learn's alpha (default: 0)")
+    o.add_argument("--clip-norm", type=positive_float, metavar="C",
+                   help="rescale each step's gradient to global norm at most C (exploding gradients)")
+    o.add_argument("--clip-value", type=positive_float, metavar="V",
+                   help="clip each gradient element to [-V, V]")
+    o.add_argument("--schedule", metavar="SPEC",
+                   help="learning-rate schedule NAME[:key=value,...] with PyTorch's names, e.g. "
+                        "cosine:T_max=50, step:step_size=10,gamma=0.5, exponential:gamma=0.95, "
+                        "plateau:factor=0.5,patience=3; the horizon defaults to --epochs")
+    o.add_argument("--batch-size", type=batch_size, default=32, metavar="full|1|K",
+                   help="full = batch gradient descent, 1 = stochastic, K = mini-batches "
+                        "(default: 32)")
+
+
+def _add_stopping_group(p) -> None:
+    s = p.add_argument_group("stopping")
+    s.add_argument("--epochs", type=positive_int, default=200, metavar="N",
+                   help="maximum number of epochs (default: 200)")
+    s.add_argument("--tol", type=optional_non_negative_float, default=1e-4,
+                   help="stop when the monitored loss improves by less than this for "
+                        "--patience epochs; 'none' switches it off (default: 1e-4)")
+    s.add_argument("--patience", type=positive_int, default=10, metavar="N",
+                   help="epochs without improvement before stopping (default: 10)")
+    s.add_argument("--early-stopping", action="store_true",
+                   help="monitor the validation loss instead of the training loss and restore "
+                        "the best weights")
+
+
+def _add_run_group(p) -> None:
+    r = p.add_argument_group("run")
+    r.add_argument("--seed", type=non_negative_int, default=0, metavar="N",
+                   help="seed of the split, the initial weights and the shuffling (default: 0)")
+    r.add_argument("--out", metavar="DIR",
+                   help="output folder (default: a fresh folder under runs/)")
+    r.add_argument("--force", action="store_true",
+                   help="let --out overwrite a folder that holds a different run")
+    r.add_argument("--resume", metavar="DIR",
+                   help="continue the run in DIR from its last checkpoint with its saved "
+                        "configuration (only --epochs may be raised)")
+    r.add_argument("--checkpoint-every", type=positive_int, default=10, metavar="N",
+                   help="write a checkpoint every N epochs (default: 10), at an interrupt "
+                        "(the state at the end of the last whole epoch) and at the end")
+    r.add_argument("--workers", type=positive_int, default=1, metavar="N",
+                   help="data-parallel workers (N > 1 runs under mpiexec; default: 1)")
+    r.add_argument("--sync-batchnorm", action="store_true",
+                   help="with several workers, BatchNorm uses the statistics of the whole global "
+                        "batch (default: each worker's share; running statistics averaged)")
+    r.add_argument("--quiet", action="store_true", help="print only errors and the result path")
+
+
+def parser_defaults() -> dict:
+    """The value of every ``gdlab train`` option when none is given."""
+    parser = argparse.ArgumentParser(prog="gdlab")
+    add_parser(parser.add_subparsers(dest="command"))
+    return vars(parser.parse_args([NAME]))
+
+
+# ---- options to a configuration -------------------------------------------------------------
+
 def config_from_args(args) -> dict:
     from gdlab.lab.runs import make_config
 
@@ -22,10 +142,25 @@ def config_from_args(args) -> dict:
     return make_config(**values)
 
 
-def _changed_options(args, parser_defaults) -> list[str]:
+def _changed_options(args, defaults) -> list[str]:
     return [k for k in CONFIG_OPTIONS
-            if k not in ("epochs", "workers") and getattr(args, k) != parser_defaults.get(k)]
+            if k not in ("epochs", "workers") and getattr(args, k) != defaults.get(k)]
 
+
+def _resume_settings(args) -> tuple[dict, str]:
+    """What ``--resume DIR`` may change (the number of epochs) and the folder to write into."""
+    defaults = parser_defaults()
+    changed = _changed_options(args, defaults)
+    if changed:
+        flags = ", ".join("--" + k.replace("_", "-") for k in changed)
+        raise UsageError(f"--resume continues with the run's saved configuration; only "
+                         f"--epochs and --workers may be given (got {flags})")
+    if args.out and args.out != args.resume:
+        raise UsageError("--resume DIR writes into DIR; do not give --out as well")
+    return {"epochs": args.epochs if args.epochs != defaults["epochs"] else None}, args.resume
+
+
+# ---- signals --------------------------------------------------------------------------------
 
 class _Signals:
     """Turn SIGTERM into KeyboardInterrupt (the trainer stops at a step boundary on it) and
@@ -61,71 +196,83 @@ class _Signals:
             signal.signal(sig, old)
         return False
 
+    @property
+    def exit_code(self) -> int:
+        """The exit code of a run stopped by the signal that arrived."""
+        return EXIT_SIGTERM if self.received == signal.SIGTERM else EXIT_SIGINT
+
+
+# ---- the run --------------------------------------------------------------------------------
 
 def run(args) -> int:
-    from gdlab.cli import EXIT_FAILED, EXIT_OK, EXIT_SIGINT, EXIT_SIGTERM, UsageError, build_parser
-    from gdlab.lab.runs import run_training
-
-    quiet = args.quiet
-    log = None if quiet else print
-    if args.resume:
-        defaults = vars(build_parser().parse_args(["train"]))
-        changed = _changed_options(args, defaults)
-        if changed:
-            flags = ", ".join("--" + k.replace("_", "-") for k in changed)
-            raise UsageError(f"--resume continues with the run's saved configuration; only "
-                             f"--epochs and --workers may be given (got {flags})")
-        if args.out and args.out != args.resume:
-            raise UsageError("--resume DIR writes into DIR; do not give --out as well")
-        config = {"epochs": args.epochs if args.epochs != defaults["epochs"] else None}
-        out = args.resume
-    else:
-        config = config_from_args(args)
-        out = args.out
-
-    # --workers N > 1: this process starts N ranks running this same command (gdlab.distributed.launch);
-    # in each rank, or under the user's own mpiexec/srun, it trains with an MPI communicator
+    # --workers N > 1: this process starts N ranks running this same command
+    # (gdlab.distributed.launch); in each rank, or under the user's own mpiexec/srun, it
+    # trains with an MPI communicator
     from gdlab.distributed.launch import launch, under_launcher
 
+    config, out = _resume_settings(args) if args.resume else (config_from_args(args), args.out)
     comm = None
     if args.workers > 1 or under_launcher():
         if not under_launcher():
             return launch(args.argv, args.workers)
-        from gdlab.distributed import get_communicator
+        comm = _communicator(args, config)
+    quiet = args.quiet or (comm is not None and comm.rank != 0)  # only rank 0 prints
+    try:
+        metrics, signals = _train(args, config, out, comm, quiet)
+    except BaseException as exc:
+        if _rank_failed(comm, exc):
+            return EXIT_FAILED  # every rank diverged at the same step; rank 0 says so
+        raise
+    return _report(metrics, signals, comm, quiet)
 
-        comm = get_communicator(expected_size=args.workers if args.workers > 1 else None)
-        config["workers"] = comm.size
-        if comm.rank != 0:  # only rank 0 prints
-            quiet, log = True, None
+
+def _communicator(args, config):
+    """This rank's MPI communicator; the configuration records the number of workers."""
+    from gdlab.distributed import get_communicator
+
+    comm = get_communicator(expected_size=args.workers if args.workers > 1 else None)
+    config["workers"] = comm.size
+    return comm
+
+
+def _train(args, config, out, comm, quiet):
+    """Run the job under the signal handlers; return its metrics and the handlers."""
+    from gdlab.lab.runs import run_training
 
     def started(folder):
         if not quiet:
             print(f"run folder: {folder}")
 
-    try:
-        with _Signals(comm) as signals:
-            metrics = run_training(config, out, resume=bool(args.resume), force=args.force,
-                                   progress=not quiet and sys.stderr.isatty(), log=log,
-                                   on_start=started, comm=comm)
-    except BaseException as exc:
-        if comm is not None and comm.size > 1:
-            from gdlab.errors import DivergenceError
+    with _Signals(comm) as signals:
+        metrics = run_training(config, out, resume=bool(args.resume), force=args.force,
+                               progress=not quiet and sys.stderr.isatty(),
+                               log=None if quiet else print, on_start=started, comm=comm)
+    return metrics, signals
 
-            comm.mark_failed()  # if other ranks are stuck waiting for this one: MPI_Abort
-            if comm.rank != 0 and isinstance(exc, DivergenceError):
-                return EXIT_FAILED  # every rank diverged at the same step; rank 0 says so
-        raise
+
+def _rank_failed(comm, exc) -> bool:
+    """With several ranks, tell the others this one failed (if they are stuck waiting for it:
+    MPI_Abort). True when a rank other than 0 diverged: it exits 1 quietly, rank 0 says why."""
+    if comm is None or comm.size <= 1:
+        return False
+    from gdlab.errors import DivergenceError
+
+    comm.mark_failed()
+    return comm.rank != 0 and isinstance(exc, DivergenceError)
+
+
+def _report(metrics, signals, comm, quiet) -> int:
+    """Print the outcome (rank 0 only) and return the exit code."""
     interrupted = metrics["stopped_because"] == "interrupted"
-    code = EXIT_SIGTERM if signals.received == signal.SIGTERM else EXIT_SIGINT
     if interrupted and comm is not None and comm.size > 1:
-        comm.mark_failed(code)  # should a rank not have stopped with this one: no hang
+        comm.mark_failed(signals.exit_code)  # should a rank not have stopped with this one: no hang
     if comm is not None and comm.rank != 0:
-        return code if interrupted else EXIT_OK
+        return signals.exit_code if interrupted else EXIT_OK
     folder = metrics["out"]
-    if metrics["stopped_because"] == "interrupted":
+    if interrupted:
         print(f"interrupted at epoch {metrics['epochs']}, step {metrics['steps']}; checkpoint "
               f"written. Resume with: gdlab train --resume {folder}", file=sys.stderr)
-        return EXIT_SIGTERM if signals.received == signal.SIGTERM else EXIT_SIGINT
+        return signals.exit_code
     if quiet:
         print(folder)
     else:

@@ -3,8 +3,8 @@
 The training loop only ever calls the methods of :class:`Communicator`. The default,
 :class:`SingleProcess`, makes every call a no-op, so single-process training pays nothing.
 :class:`gdlab.distributed.mpi.MPIComm` implements the same interface on MPI through mpi4py,
-which is imported only when an MPI communicator is made (importing mpi4py initialises MPI, so ``import gdlab`` never
-does it).
+which is imported only when an MPI communicator is made (importing mpi4py initialises MPI,
+so ``import gdlab`` never does it).
 
 Synchronous data parallelism, as the training loop uses it: every rank holds the same
 parameters (rank 0's, broadcast at the start of ``fit``), draws the same global batch, works on

@@ -27,6 +27,10 @@ from pathlib import Path
 
 import numpy as np
 
+from gdlab.errors import DivergenceError
+from gdlab.lab.run_config import make_config
+from gdlab.lab.run_data import build_trainer, evaluate, prepare_data
+
 RESULT_FIELDS = ("optimizer", "batch_size", "lr", "seed", "status", "epochs", "steps",
                  "final_loss", "best_val_metric", "best_val_epoch", "seconds",
                  "epochs_to_target", "seconds_to_target")
@@ -75,13 +79,10 @@ def run_comparison(base: dict, *, optimizers, batch_sizes, lrs, seeds: int, epoc
                    target_loss=None, log=print) -> dict:
     """Train every (optimizer, batch size, learning rate) for seeds ``0..seeds-1``.
 
-    ``base`` is a run configuration (see :data:`gdlab.lab.runs.DEFAULT_CONFIG`) for the data and
-    the model. Returns ``{"records": [RunRecord], "summary": [dict], "target_loss": float,
-    "metric": "accuracy" | "r2", "data": PreparedData}``.
+    ``base`` is a run configuration (see :data:`gdlab.lab.run_config.DEFAULT_CONFIG`) for the
+    data and the model. Returns ``{"records": [RunRecord], "summary": [dict], "target_loss":
+    float, "metric": "accuracy" | "r2", "data": PreparedData}``.
     """
-    from gdlab.errors import DivergenceError
-    from gdlab.lab.runs import build_trainer, evaluate, make_config, prepare_data
-
     log = log or (lambda *a, **k: None)
     base = make_config(**{**base, "seed": 0, "epochs": epochs, "tol": None})
     data = prepare_data(base)
@@ -90,37 +91,48 @@ def run_comparison(base: dict, *, optimizers, batch_sizes, lrs, seeds: int, epoc
         if bs != "full" and bs > n_train:
             raise ValueError(f"batch size {bs} is larger than the {n_train} training samples")
     metric = "accuracy" if data.task == "classification" else "r2"
-    records = []
     grid = list(itertools.product(optimizers, batch_sizes, lrs))
     log(f"data: {data.name} ({data.task}), {n_train} train / {len(data.X_val)} validation "
         f"samples; {len(grid)} configurations x {seeds} seeds x {epochs} epochs")
+    records = []
     for seed in range(seeds):
         for opt, bs, lr in grid:
             config = make_config(**{**base, "optimizer": opt, "batch_size": bs, "lr": lr,
                                     "seed": seed, "checkpoint_every": None})
-            trainer = build_trainer(config, data)
-            status, message = "ok", ""
-            try:
-                trainer.fit(data.X_train, data.y_train,
-                            validation_data=(data.X_val, data.y_val))
-            except DivergenceError as exc:
-                status, message = "diverged", str(exc)
-            h = trainer.history
-            loss = list(h["loss"]) if "loss" in h else []
-            times = list(np.cumsum(h["time"])) if "time" in h else []
-            val = list(h[f"val_{metric}"]) if f"val_{metric}" in h else []
-            if status == "ok":
-                final = evaluate(trainer, data, config)["final_loss"]
-                if not math.isfinite(final):
-                    status = "diverged"
-            else:
-                final = math.nan
-            rec = RunRecord(opt, bs, float(lr), seed, status, trainer.epoch, trainer.step,
-                            final, loss, val, [float(t) for t in times], message)
+            rec = run_one(config, data, metric)
             records.append(rec)
             log(f"  seed {seed}  {rec.label:<32} "
-                + (f"final loss {final:.4g}" if status == "ok" else "DIVERGED"))
+                + (f"final loss {rec.final_loss:.4g}" if rec.status == "ok" else "DIVERGED"))
+    summary, target_loss = summarize(records, target_loss)
+    return {"records": records, "summary": summary, "target_loss": target_loss,
+            "metric": metric, "data": data}
 
+
+def run_one(config: dict, data, metric: str) -> RunRecord:
+    """Train one configuration; a divergence is recorded, never raised."""
+    trainer = build_trainer(config, data)
+    status, message = "ok", ""
+    try:
+        trainer.fit(data.X_train, data.y_train, validation_data=(data.X_val, data.y_val))
+    except DivergenceError as exc:
+        status, message = "diverged", str(exc)
+    h = trainer.history
+    loss = list(h["loss"]) if "loss" in h else []
+    times = list(np.cumsum(h["time"])) if "time" in h else []
+    val = list(h[f"val_{metric}"]) if f"val_{metric}" in h else []
+    final = math.nan
+    if status == "ok":
+        final = evaluate(trainer, data, config)["final_loss"]
+        if not math.isfinite(final):
+            status = "diverged"
+    return RunRecord(config["optimizer"], config["batch_size"], float(config["lr"]),
+                     config["seed"], status, trainer.epoch, trainer.step, final, loss, val,
+                     [float(t) for t in times], message)
+
+
+def summarize(records, target_loss=None):
+    """One summary row per configuration, and the target loss (by default the largest mean
+    final loss of the configurations that never diverged)."""
     summary_groups = {}
     for rec in records:
         summary_groups.setdefault((rec.optimizer, rec.batch_size, rec.lr), []).append(rec)
@@ -128,28 +140,30 @@ def run_comparison(base: dict, *, optimizers, batch_sizes, lrs, seeds: int, epoc
         means = [np.mean([r.final_loss for r in rs]) for rs in summary_groups.values()
                  if all(r.status == "ok" for r in rs)]
         target_loss = float(max(means)) if means else math.nan
-    summary = []
-    for (opt, bs, lr), rs in summary_groups.items():
-        ok = [r for r in rs if r.status == "ok"]
-        finals = np.array([r.final_loss for r in ok])
-        best_vals = [np.nanmax(r.val_metric) for r in rs if r.val_metric and
-                     np.any(np.isfinite(r.val_metric))]
-        reached = [_to_target(r, target_loss) for r in ok]
-        reached = [x for x in reached if x[0] is not None]
-        summary.append({
-            "optimizer": opt, "batch_size": bs, "lr": lr, "runs": len(rs),
-            "diverged": len(rs) - len(ok),
-            "final_loss_mean": float(finals.mean()) if ok else math.nan,
-            "final_loss_std": float(finals.std()) if ok else math.nan,
-            "best_val_metric_mean": float(np.mean(best_vals)) if best_vals else math.nan,
-            "reached_target": len(reached),
-            "epochs_to_target_mean": float(np.mean([e for e, _ in reached])) if reached
-            else math.nan,
-            "seconds_to_target_mean": float(np.mean([s for _, s in reached])) if reached
-            else math.nan,
-        })
-    return {"records": records, "summary": summary, "target_loss": target_loss,
-            "metric": metric, "data": data}
+    summary = [_summary_row(opt, bs, lr, rs, target_loss)
+               for (opt, bs, lr), rs in summary_groups.items()]
+    return summary, target_loss
+
+
+def _summary_row(opt, bs, lr, rs, target_loss):
+    ok = [r for r in rs if r.status == "ok"]
+    finals = np.array([r.final_loss for r in ok])
+    best_vals = [np.nanmax(r.val_metric) for r in rs if r.val_metric and
+                 np.any(np.isfinite(r.val_metric))]
+    reached = [_to_target(r, target_loss) for r in ok]
+    reached = [x for x in reached if x[0] is not None]
+    return {
+        "optimizer": opt, "batch_size": bs, "lr": lr, "runs": len(rs),
+        "diverged": len(rs) - len(ok),
+        "final_loss_mean": float(finals.mean()) if ok else math.nan,
+        "final_loss_std": float(finals.std()) if ok else math.nan,
+        "best_val_metric_mean": float(np.mean(best_vals)) if best_vals else math.nan,
+        "reached_target": len(reached),
+        "epochs_to_target_mean": float(np.mean([e for e, _ in reached])) if reached
+        else math.nan,
+        "seconds_to_target_mean": float(np.mean([s for _, s in reached])) if reached
+        else math.nan,
+    }
 
 
 # ---- outputs ------------------------------------------------------------------------------

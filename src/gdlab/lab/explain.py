@@ -21,6 +21,9 @@ import numpy as np
 DEFAULT_X = np.array([[0.0, 0.0], [0.0, 1.0], [1.0, 0.0], [1.0, 1.0]])
 DEFAULT_Y = np.array([0, 1, 1, 0])
 
+#: the formats :func:`render` writes
+FORMATS = ("text", "markdown")
+
 _DERIVATIVES = {
     "sigmoid": "f'(z) = f(z) (1 - f(z))",
     "logistic": "f'(z) = f(z) (1 - f(z))",
@@ -104,7 +107,6 @@ def worked_step(hidden=(3,), activation="sigmoid", lr=0.5, seed=0, X=None, y=Non
     Defaults: a 2-3-2 network on the four XOR samples, sigmoid hidden units, learning rate
     0.5, float64. ``X``/``y`` (class labels 0..C-1) may replace the data.
     """
-    from gdlab.nn.layers import Dense, Softmax
     from gdlab.nn.losses import CrossEntropyLoss
     from gdlab.nn.sequential import mlp
     from gdlab.optim import SGD
@@ -117,7 +119,30 @@ def worked_step(hidden=(3,), activation="sigmoid", lr=0.5, seed=0, X=None, y=Non
     net = mlp(X.shape[1], hidden, n_classes, activation, dtype="float64", seed=seed)
     loss = CrossEntropyLoss()
 
-    # forward, one layer at a time, keeping each layer's input and output
+    dense, acts, order, logits = trace_forward(net, X)
+    probs, loss_before, grad, sample_losses = _loss_of(logits, y, loss)
+    trace_backward(net, order, grad)
+
+    names = net.parameter_names()
+    before = [p.copy() for p in net.parameters()]
+    grads = [gr.copy() for gr in net.gradients()]
+    SGD(net.parameters(), lr=lr).step(net.gradients())
+    after = [p.copy() for p in net.parameters()]
+    loss_after = loss(net.forward(X, training=True), y)
+    sizes = [X.shape[1], *[int(h) for h in hidden], n_classes]
+    return WorkedStep(X, y, float(lr), activation, dense, acts, probs, sample_losses,
+                      float(loss_before), grad, names, before, grads, after, float(loss_after),
+                      sizes)
+
+
+def trace_forward(net, X):
+    """The forward pass, one layer at a time, keeping each layer's input and output.
+
+    Returns the Dense traces, the activation traces, all traces in the network's order and
+    the output logits.
+    """
+    from gdlab.nn.layers import Dense
+
     dense, acts, order = [], [], []
     a = X
     # layers may reuse their work arrays in training mode: keep copies of what they return
@@ -131,13 +156,22 @@ def worked_step(hidden=(3,), activation="sigmoid", lr=0.5, seed=0, X=None, y=Non
                                         a, out))
             order.append(acts[-1])
         a = out
-    logits = a
+    return dense, acts, order, a
+
+
+def _loss_of(logits, y, loss):
+    """Softmax probabilities, the mean loss, its gradient and each sample's loss."""
+    from gdlab.nn.layers import Softmax
+
     probs = Softmax().forward(logits.copy()).copy()
     loss_before, grad = loss.value_and_grad(logits, y)
     grad = grad.copy()
     sample_losses = np.array([loss(logits[i:i + 1], y[i:i + 1]) for i in range(len(y))])
+    return probs, loss_before, grad, sample_losses
 
-    # backward, one layer at a time, from the loss down
+
+def trace_backward(net, order, grad) -> None:
+    """The backward pass, one layer at a time from the loss down, filling the traces."""
     g = grad
     for layer, trace in zip(reversed(net.layers), reversed(order)):
         if isinstance(trace, DenseTrace):
@@ -152,17 +186,6 @@ def worked_step(hidden=(3,), activation="sigmoid", lr=0.5, seed=0, X=None, y=Non
             trace.grad_in = g
             # f'(z) from the layer's own backward: the gradient it passes for dL/da = 1
             trace.derivative = layer.backward(np.ones_like(trace.a)).copy()
-
-    names = net.parameter_names()
-    before = [p.copy() for p in net.parameters()]
-    grads = [gr.copy() for gr in net.gradients()]
-    SGD(net.parameters(), lr=lr).step(net.gradients())
-    after = [p.copy() for p in net.parameters()]
-    loss_after = loss(net.forward(X, training=True), y)
-    sizes = [X.shape[1], *[int(h) for h in hidden], n_classes]
-    return WorkedStep(X, y, float(lr), activation, dense, acts, probs, sample_losses,
-                      float(loss_before), grad, names, before, grads, after, float(loss_after),
-                      sizes)
 
 
 # ---- rendering ---------------------------------------------------------------------------------
@@ -206,11 +229,22 @@ class _Writer:
 
 def render(step: WorkedStep, fmt: str = "text") -> str:
     """The worked step as plain text (``fmt="text"``) or Markdown (``fmt="markdown"``)."""
-    if fmt not in ("text", "markdown"):
-        raise ValueError(f"format must be 'text' or 'markdown', got {fmt!r}")
+    if fmt not in FORMATS:
+        raise ValueError(f"format must be {' or '.join(map(repr, FORMATS))}, got {fmt!r}")
     w = _Writer(fmt)
-    L = len(step.dense)
-    s = len(step.y) - 1  # the sample whose arithmetic is written out (the last one)
+    for section in (_write_introduction, _write_inputs, _write_forward, _write_loss,
+                    _write_backward, _write_update, _write_verdict):
+        section(w, step)
+    text = "\n".join(w.lines).strip("\n") + "\n"
+    return re.sub(r"\n{3,}", "\n\n", text)
+
+
+def _shown_sample(step: WorkedStep) -> int:
+    """The sample whose arithmetic is written out (the last one), 0-based."""
+    return len(step.y) - 1
+
+
+def _write_introduction(w: _Writer, step: WorkedStep) -> None:
     shape = "-".join(map(str, step.sizes))
     w.heading(f"One step of gradient descent on a {shape} network, worked by hand", 1)
     w.para(f"Network: {step.sizes[0]} inputs -> "
@@ -221,6 +255,8 @@ def render(step: WorkedStep, fmt: str = "text") -> str:
            "bk and, for a hidden layer, the activations ak = f(zk). Indices start at 1; "
            "Wk[i,j] is the weight from unit i of layer k-1 to unit j of layer k.")
 
+
+def _write_inputs(w: _Writer, step: WorkedStep) -> None:
     w.heading("1. Inputs and targets")
     w.matrix("X (one row per sample):", step.X)
     w.para("Targets (class of each sample): "
@@ -229,6 +265,9 @@ def render(step: WorkedStep, fmt: str = "text") -> str:
     for name, p in zip(step.names, step.params_before):
         w.matrix(f"{name}:", p if p.ndim == 2 else p[None, :], "row")
 
+
+def _write_forward(w: _Writer, step: WorkedStep) -> None:
+    s = _shown_sample(step)
     w.heading("3. Forward pass")
     for d in step.dense:
         k = d.index
@@ -244,17 +283,21 @@ def render(step: WorkedStep, fmt: str = "text") -> str:
             w.para(f"Activation: a{k} = f(z{k}) with {formula}. For example "
                    f"a{k}[{s + 1},1] = f({_num(act.z[s, 0])}) = {_num(act.a[s, 0])}")
             w.matrix(f"a{k}:", act.a)
-    w.para(f"The outputs z{L} are logits; softmax turns each row into probabilities "
-           f"p[n,c] = e^z[n,c] / sum_j e^z[n,j].")
+    w.para(f"The outputs z{len(step.dense)} are logits; softmax turns each row into "
+           f"probabilities p[n,c] = e^z[n,c] / sum_j e^z[n,j].")
     w.matrix("p = softmax(z):", step.probs)
 
+
+def _write_loss(w: _Writer, step: WorkedStep) -> None:
     w.heading("4. Loss")
     w.para("Cross-entropy of each sample: l[n] = -log p[n, target of n].")
     w.block([f"sample {i + 1}: l = -log({_num(step.probs[i, c])}) = {_num(step.sample_losses[i])}"
              for i, c in enumerate(step.y)])
-    n = len(step.y)
-    w.para(f"Loss L = (1/{n}) sum_n l[n] = {step.loss_before:.6f}")
+    w.para(f"Loss L = (1/{len(step.y)}) sum_n l[n] = {step.loss_before:.6f}")
 
+
+def _write_backward(w: _Writer, step: WorkedStep) -> None:
+    L, n = len(step.dense), len(step.y)
     w.heading("5. Backward pass (chain rule)")
     w.para(f"Output error: dL/dz{L} = (p - onehot(target)) / {n}, for softmax and cross-entropy "
            "together.")
@@ -269,17 +312,24 @@ def render(step: WorkedStep, fmt: str = "text") -> str:
         w.matrix(f"dL/dW{k}:", d.dW, "row")
         w.matrix(f"dL/db{k}:", d.db[None, :], "row")
         if k > 1:
-            act = step.activations[k - 2]
-            w.para(f"Error sent back to a{k - 1}: dL/da{k - 1} = delta{k} W{k}^T.")
-            w.matrix(f"dL/da{k - 1}:", d.grad_in)
-            deriv = _DERIVATIVES.get(act.name, "f'(z) from the activation")
-            w.para(f"Through the activation ({deriv}): delta{k - 1} = dL/dz{k - 1} = "
-                   f"dL/da{k - 1} * f'(z{k - 1}), element by element. For example "
-                   f"delta{k - 1}[{s + 1},1] = ({_num(act.grad_out[s, 0])})"
-                   f"({_num(act.derivative[s, 0])}) = {_num(act.grad_in[s, 0])}")
-            w.matrix(f"f'(z{k - 1}):", act.derivative)
-            w.matrix(f"delta{k - 1}:", act.grad_in)
+            _write_error_sent_back(w, d, step.activations[k - 2], _shown_sample(step))
 
+
+def _write_error_sent_back(w: _Writer, d: DenseTrace, act: ActivationTrace, s: int) -> None:
+    """From Dense layer k back through the activation below it: dL/da(k-1), then delta(k-1)."""
+    k = d.index
+    w.para(f"Error sent back to a{k - 1}: dL/da{k - 1} = delta{k} W{k}^T.")
+    w.matrix(f"dL/da{k - 1}:", d.grad_in)
+    deriv = _DERIVATIVES.get(act.name, "f'(z) from the activation")
+    w.para(f"Through the activation ({deriv}): delta{k - 1} = dL/dz{k - 1} = "
+           f"dL/da{k - 1} * f'(z{k - 1}), element by element. For example "
+           f"delta{k - 1}[{s + 1},1] = ({_num(act.grad_out[s, 0])})"
+           f"({_num(act.derivative[s, 0])}) = {_num(act.grad_in[s, 0])}")
+    w.matrix(f"f'(z{k - 1}):", act.derivative)
+    w.matrix(f"delta{k - 1}:", act.grad_in)
+
+
+def _write_update(w: _Writer, step: WorkedStep) -> None:
     w.heading("6. Update: new weight = old weight - lr * gradient")
     lines = []
     for name, p0, g, p1 in zip(step.names, step.params_before, step.grads, step.params_after):
@@ -289,6 +339,8 @@ def render(step: WorkedStep, fmt: str = "text") -> str:
                          f"= {p1[idx]:.4f}")
     w.block(lines)
 
+
+def _write_verdict(w: _Writer, step: WorkedStep) -> None:
     w.heading("7. Did the loss go down?")
     change = step.loss_after - step.loss_before
     w.para(f"Loss before the step: {step.loss_before:.6f}; after: {step.loss_after:.6f} "
@@ -298,5 +350,3 @@ def render(step: WorkedStep, fmt: str = "text") -> str:
     else:
         w.para("No: the loss went up. The step was too large for the curvature here; try a "
                "smaller --lr.")
-    text = "\n".join(w.lines).strip("\n") + "\n"
-    return re.sub(r"\n{3,}", "\n\n", text)

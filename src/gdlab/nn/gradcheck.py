@@ -20,6 +20,9 @@ from gdlab import _checks
 from gdlab.nn.losses import BCEWithLogitsLoss, CrossEntropyLoss, MSELoss
 from gdlab.nn.sequential import mlp
 
+#: the losses :func:`gradcheck_network` can check through, by task
+TASKS = ("classification", "binary", "regression")
+
 
 @dataclass
 class GradcheckEntry:
@@ -120,7 +123,7 @@ def gradcheck_network(layers=(5, 4), activation="tanh", *, n_inputs=4, n_outputs
     ``task`` picks the loss: "classification" (CrossEntropyLoss), "binary" (BCEWithLogitsLoss)
     or "regression" (MSELoss).
     """
-    if task not in ("classification", "binary", "regression"):
+    if task not in TASKS:
         raise ValueError(f"task must be classification, binary or regression, got {task!r}")
     rng = np.random.default_rng(seed)
     net = mlp(n_inputs, layers, n_outputs, activation, batchnorm=batchnorm, dropout=dropout,

@@ -95,8 +95,9 @@ class Adam(_AdamBase):
     Kingma & Ba (2015), "Adam: a method for stochastic optimization"; Reddi, Kale & Kumar
     (2018), "On the convergence of Adam and beyond" (AMSGrad); as ``torch.optim.Adam``.
 
-    ``fast``: None (auto), True or False: the one-pass compiled kernel (:mod:`gdlab.kernels`) for a
-    single flat parameter vector (see :func:`gdlab.optim.base.kernels_for`); it gives the same bits as the NumPy code.
+    ``fast``: None (auto), True or False: the one-pass compiled kernel (:mod:`gdlab.kernels`)
+    for a single flat parameter vector (see :func:`gdlab.optim.base.kernels_for`); it gives
+    the same bits as the NumPy code.
     """
 
     _hyper = ("betas", "eps", "weight_decay", "amsgrad", "maximize", "decoupled_weight_decay")

@@ -23,8 +23,9 @@ class SGD(Optimizer):
     ``momentum=0``. Nesterov momentum as in Sutskever et al. (2013), "On the importance of
     initialization and momentum in deep learning", written as in ``torch.optim.SGD``.
 
-    ``fast``: None (auto), True or False: the one-pass compiled kernel (:mod:`gdlab.kernels`) for a
-    single flat parameter vector (see :func:`gdlab.optim.base.kernels_for`); it gives the same bits as the NumPy code.
+    ``fast``: None (auto), True or False: the one-pass compiled kernel (:mod:`gdlab.kernels`)
+    for a single flat parameter vector (see :func:`gdlab.optim.base.kernels_for`); it gives
+    the same bits as the NumPy code.
     """
 
     _hyper = ("momentum", "dampening", "nesterov", "weight_decay", "maximize")

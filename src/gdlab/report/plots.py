@@ -5,11 +5,19 @@ figure registry and no interactive backend: the Agg canvas renders it), with a t
 labelled axes with units and a legend; :func:`save` writes it as PNG. The palette is
 Okabe-Ito, which stays distinguishable for the common forms of colour blindness; line styles
 cycle as well, so curves are told apart in grey print too. matplotlib is imported here only,
-and this module is imported only when a figure is drawn.
+inside the functions, and never pyplot.
+
+The building blocks serve every figure of gdlab (``train``, ``compare``, the tour): :data:`STYLE`
+and :func:`styled` (the rc settings), :func:`new_figure` (a styled grid of axes), :func:`style`
+and :func:`colour` (the i-th curve), :func:`finish` (title, labels, legend) and
+:func:`to_png_bytes` / :func:`save`.
 """
 
 from __future__ import annotations
 
+import contextlib
+import io
+import warnings
 from pathlib import Path
 
 import numpy as np
@@ -20,7 +28,7 @@ OKABE_ITO = ("#0072B2", "#E69F00", "#009E73", "#D55E00", "#CC79A7", "#56B4E9", "
              "#F0E442")
 LINESTYLES = ("-", "--", "-.", ":")
 
-_STYLE = {
+STYLE = {
     "font.size": 10,
     "axes.titlesize": 11,
     "axes.labelsize": 10,
@@ -30,27 +38,56 @@ _STYLE = {
     "axes.spines.top": False,
     "axes.spines.right": False,
 }
+"""The matplotlib rc settings of every gdlab figure (apply them with :func:`styled`)."""
 
 
 def style(i: int) -> dict:
-    """Colour and line style of the i-th curve."""
+    """Colour and line style of the i-th curve (keyword arguments for ``ax.plot``)."""
     return {"color": OKABE_ITO[i % len(OKABE_ITO)],
             "linestyle": LINESTYLES[(i // len(OKABE_ITO)) % len(LINESTYLES)]}
 
 
-def _figure(figsize=(6.4, 4.2)):
+def colour(i: int) -> str:
+    """Colour of the i-th curve, bar or marker: the Okabe-Ito palette, cycled."""
+    return OKABE_ITO[i % len(OKABE_ITO)]
+
+
+@contextlib.contextmanager
+def styled():
+    """Draw inside gdlab's style: the :data:`STYLE` settings apply to what the block creates.
+
+    matplotlib reads most rc settings when an artist is created (a legend's font size when
+    the legend is made), so a figure drawn in several steps should be drawn inside the block.
+    """
     import matplotlib
+
+    with matplotlib.rc_context(STYLE):
+        yield
+
+
+def new_figure(nrows: int = 1, ncols: int = 1, width: float = 6.4, height: float = 4.2):
+    """A pyplot-free figure of ``width x height`` inches with ``nrows x ncols`` axes in the style.
+
+    Returns ``(fig, axes)`` with ``axes`` a 2-D array (``axes[0, 0]`` for a single plot). The
+    figure has an Agg canvas (no global registry, no interactive backend) and a constrained
+    layout.
+    """
     from matplotlib.backends.backend_agg import FigureCanvasAgg
     from matplotlib.figure import Figure
 
-    with matplotlib.rc_context(_STYLE):
-        fig = Figure(figsize=figsize, dpi=100, layout="constrained")
+    with styled():
+        fig = Figure(figsize=(width, height), dpi=100, layout="constrained")
         FigureCanvasAgg(fig)
-        ax = fig.add_subplot()
-    return fig, ax
+        axes = fig.subplots(nrows, ncols, squeeze=False)
+    return fig, axes
 
 
-def _finish(ax, title, xlabel, ylabel, legend=True):
+def finish(ax, title: str, xlabel: str, ylabel: str, legend: bool = True, **legend_kw) -> None:
+    """Title and axis labels (with units); a frameless legend when something is labelled.
+
+    ``legend_kw`` goes to ``ax.legend`` (default ``loc="best"``). An x axis labelled
+    "epoch" gets integer ticks.
+    """
     if xlabel == "epoch":
         from matplotlib.ticker import MaxNLocator
 
@@ -59,7 +96,12 @@ def _finish(ax, title, xlabel, ylabel, legend=True):
     ax.set_xlabel(xlabel)
     ax.set_ylabel(ylabel)
     if legend and ax.get_legend_handles_labels()[0]:
-        ax.legend(loc="best", frameon=False)
+        ax.legend(frameon=False, **({"loc": "best"} | legend_kw))
+
+
+def _single_axes(width=6.4, height=4.2):
+    fig, axes = new_figure(1, 1, width, height)
+    return fig, axes[0, 0]
 
 
 def _log_if_positive(ax, *arrays):
@@ -80,8 +122,6 @@ def save(fig, path) -> Path:
 
 def to_png_bytes(fig) -> bytes:
     """The figure as PNG bytes (for embedding in a report)."""
-    import io
-
     buf = io.BytesIO()
     fig.savefig(buf, format="png", dpi=100)
     return buf.getvalue()
@@ -94,7 +134,7 @@ def plot_history(history: dict, keys, *, title: str, ylabel: str, labels=None):
 
     ``labels`` maps keys to legend entries (default: "training" / "validation").
     """
-    fig, ax = _figure()
+    fig, ax = _single_axes()
     drawn = []
     for i, key in enumerate(keys):
         values = np.asarray(history.get(key) or [], dtype=float)
@@ -107,7 +147,7 @@ def plot_history(history: dict, keys, *, title: str, ylabel: str, labels=None):
         drawn.append(values)
     if "loss" in keys[0]:
         _log_if_positive(ax, *drawn)
-    _finish(ax, title, "epoch", ylabel)
+    finish(ax, title, "epoch", ylabel)
     return fig
 
 
@@ -142,59 +182,74 @@ def plot_runs(curves: list[dict], *, x: str = "epoch", title: str, ylabel: str,
     """
     if x not in ("epoch", "time"):
         raise ValueError(f"x must be 'epoch' or 'time', got {x!r}")
-    fig, ax = _figure(figsize=(7.2, 4.6))
+    fig, ax = _single_axes(7.2, 4.6)
     everything, starts = [], []
     for i, curve in enumerate(curves):
-        runs = [np.asarray(r["loss"], dtype=float) for r in curve["runs"]]
-        times = [np.asarray(r["time"], dtype=float) for r in curve["runs"]]
-        length = max((r.size for r in runs), default=0)
-        if length == 0:
+        spread = _seed_spread(curve["runs"], x)
+        if spread is None:
             continue
-        Y = np.full((len(runs), length), np.nan)
-        T = np.full((len(runs), length), np.nan)
-        for j, (r, t) in enumerate(zip(runs, times)):
-            Y[j, :r.size] = r
-            T[j, :t.size] = t
-        Y[~np.isfinite(Y)] = np.nan
-        ok = np.any(np.isfinite(Y), axis=0)
-        label = curve["label"]
-        if not ok.any():
-            ax.plot([], [], label=f"{label} (diverged)", **style(i))
+        xs, mean, low, high, diverged = spread
+        if xs is None:
+            ax.plot([], [], label=f"{curve['label']} (diverged)", **style(i))
             continue
-        with np.errstate(all="ignore"):
-            import warnings
-
-            with warnings.catch_warnings():
-                warnings.simplefilter("ignore", RuntimeWarning)
-                mean = np.nanmean(Y[:, ok], axis=0)
-                low = np.nanmin(Y[:, ok], axis=0)
-                high = np.nanmax(Y[:, ok], axis=0)
-                xs = (np.arange(1, length + 1)[ok] if x == "epoch"
-                      else np.nanmean(T[:, ok], axis=0))
-        if len(runs) > 1:
-            ax.fill_between(xs, low, high, alpha=0.18, color=style(i)["color"], linewidth=0)
-        diverged = sum(1 for r, spec in zip(runs, curve["runs"])
-                       if spec.get("diverged") or not np.all(np.isfinite(r)))
+        if len(curve["runs"]) > 1:
+            ax.fill_between(xs, low, high, alpha=0.18, color=colour(i), linewidth=0)
         suffix = f" ({diverged} diverged)" if diverged else ""
-        ax.plot(xs, mean, label=label + suffix, **style(i))
+        ax.plot(xs, mean, label=curve["label"] + suffix, **style(i))
         everything += [low, high]
         if not diverged:
             starts.append(mean[0])
     _log_if_positive(ax, *everything)
-    # a diverged run's last values would squash every other curve: cap the axis a decade
-    # above the highest starting value
-    finite = np.concatenate(everything) if everything else np.zeros(0)
-    finite = finite[np.isfinite(finite)]
-    if cap and starts and finite.size:
-        cap = 10 * max(starts) if ax.get_yscale() == "log" else 2 * max(starts)
-        if finite.max() > cap:
-            ax.set_ylim(top=cap)
-    xlabel = "epoch" if x == "epoch" else "wall-clock time (s)"
-    _finish(ax, title, xlabel, ylabel)
+    if cap:
+        _cap_y_axis(ax, everything, starts)
+    finish(ax, title, "epoch" if x == "epoch" else "wall-clock time (s)", ylabel)
     if len(curves) > 5 and ax.get_legend():  # many entries: under the axes, not over curves
         ax.legend(loc="upper center", bbox_to_anchor=(0.5, -0.14), ncols=2, frameon=False)
         fig.set_figheight(4.6 + 0.22 * ((len(curves) + 1) // 2))
     return fig
+
+
+def _seed_spread(runs: list[dict], x: str):
+    """``(xs, mean, low, high, diverged runs)`` over the seeds of one configuration.
+
+    None when no run has a value; ``xs`` is None when none has a finite one. Runs of unequal
+    length are padded with NaN, so each epoch is summarised over the runs that reached it.
+    """
+    losses = [np.asarray(r["loss"], dtype=float) for r in runs]
+    times = [np.asarray(r["time"], dtype=float) for r in runs]
+    length = max((r.size for r in losses), default=0)
+    if length == 0:
+        return None
+    Y = np.full((len(losses), length), np.nan)
+    T = np.full((len(losses), length), np.nan)
+    for j, (r, t) in enumerate(zip(losses, times)):
+        Y[j, :r.size] = r
+        T[j, :t.size] = t
+    Y[~np.isfinite(Y)] = np.nan
+    ok = np.any(np.isfinite(Y), axis=0)
+    if not ok.any():
+        return None, None, None, None, len(runs)
+    # a column may hold one finite value among NaNs: nanmean and friends warn, the value is right
+    with np.errstate(all="ignore"), warnings.catch_warnings():
+        warnings.simplefilter("ignore", RuntimeWarning)
+        mean = np.nanmean(Y[:, ok], axis=0)
+        low = np.nanmin(Y[:, ok], axis=0)
+        high = np.nanmax(Y[:, ok], axis=0)
+        xs = np.arange(1, length + 1)[ok] if x == "epoch" else np.nanmean(T[:, ok], axis=0)
+    diverged = sum(1 for r, spec in zip(losses, runs)
+                   if spec.get("diverged") or not np.all(np.isfinite(r)))
+    return xs, mean, low, high, diverged
+
+
+def _cap_y_axis(ax, values: list, starts: list) -> None:
+    # a diverged run's last values would squash every other curve: cap the axis a decade
+    # above the highest starting value
+    finite = np.concatenate(values) if values else np.zeros(0)
+    finite = finite[np.isfinite(finite)]
+    if starts and finite.size:
+        top = 10 * max(starts) if ax.get_yscale() == "log" else 2 * max(starts)
+        if finite.max() > top:
+            ax.set_ylim(top=top)
 
 
 # ---- landscapes -------------------------------------------------------------------------------
@@ -205,7 +260,7 @@ def plot_landscape(function, paths: dict, *, title: str | None = None, bounds=No
     ``function`` has ``f`` (vectorised over ``(..., 2)``), ``bounds``, ``minima`` and
     ``name``; ``paths`` maps a label to an array of points of shape ``(n, 2)``.
     """
-    fig, ax = _figure(figsize=(6.4, 5.2))
+    fig, ax = _single_axes(6.4, 5.2)
     (x0, x1), (y0, y1) = bounds or function.bounds
     # widen the box so that the paths stay visible, but by half its size at most: a path
     # that runs away leaves the picture rather than shrinking everything else to a dot
@@ -249,7 +304,7 @@ def plot_landscape(function, paths: dict, *, title: str | None = None, bounds=No
     ax.set_xlim(x0, x1)
     ax.set_ylim(y0, y1)
     name = getattr(function, "name", "function")
-    _finish(ax, title or f"Optimizer paths on the {name} function", "x (parameter 1, no unit)",
+    finish(ax, title or f"Optimizer paths on the {name} function", "x (parameter 1, no unit)",
             "y (parameter 2, no unit)")
     ax.legend(loc="best", framealpha=0.9)
     return fig

@@ -75,7 +75,8 @@ class OneCycleLR(Schedule):
         if total_steps is None:
             if epochs is None or steps_per_epoch is None:
                 raise ValueError("OneCycleLR needs total_steps, or epochs and steps_per_epoch")
-            total_steps = _checks.integer("epochs", epochs) * _checks.integer("steps_per_epoch", steps_per_epoch)
+            total_steps = (_checks.integer("epochs", epochs)
+                           * _checks.integer("steps_per_epoch", steps_per_epoch))
         self.total_steps = _checks.integer("total_steps", total_steps)
         self.max_lr = _checks.real("max_lr", max_lr, low=0.0, low_open=True)
         self.pct_start = _checks.real("pct_start", pct_start, low=0.0, high=1.0)

@@ -4,7 +4,8 @@ from __future__ import annotations
 
 import numpy as np
 
-from gdlab.lab.tour.common import Check, Section, digits_note, figure, finish, fmt, line, new_figure, train
+from gdlab.lab.tour.common import Check, Section, digits_note, fmt, section_figure, train
+from gdlab.report.plots import colour, finish, new_figure, style
 
 CLAIM = ("Batch gradient descent is stable but costly per update; stochastic gradient descent "
          "is cheap per update but noisy; mini-batches sit between them, and the batch size "
@@ -84,14 +85,14 @@ def _band(ax, xs_list, ys_list, i, label):
         return
     Y = np.array([y[:n] for y in ys_list], dtype=float)
     X = np.mean(np.array([x[:n] for x in xs_list], dtype=float), axis=0)
-    ax.plot(X, Y.mean(axis=0), label=label, **line(i))
+    ax.plot(X, Y.mean(axis=0), label=label, **style(i))
     if len(Y) > 1:
-        ax.fill_between(X, Y.min(axis=0), Y.max(axis=0), color=line(i)["color"], alpha=0.18,
+        ax.fill_between(X, Y.min(axis=0), Y.max(axis=0), color=colour(i), alpha=0.18,
                         linewidth=0)
 
 
 def _draw(results, n_train, seeds):
-    fig, axes = new_figure(ncols=2, nrows=2, width=11.5, height=8.4)
+    fig, axes = new_figure(nrows=2, ncols=2, width=11.5, height=8.4)
     for i, b in enumerate(BATCHES):
         runs = results[b]
         label = "full batch" if b == "full" else ("SGD (1)" if b == 1 else f"mini-batch {b}")
@@ -118,11 +119,11 @@ def _draw(results, n_train, seeds):
     finals = [np.mean([r["history"]["loss"][-1] for r in results[b]]) for b in BATCHES]
     per_epoch = [np.mean([np.mean(r["history"]["time"]) for r in results[b]]) for b in BATCHES]
     x = np.arange(len(BATCHES))
-    ax.bar(x - 0.2, finals, width=0.4, color=line(0)["color"], label="final loss (left axis)")
+    ax.bar(x - 0.2, finals, width=0.4, color=colour(0), label="final loss (left axis)")
     ax.set_yscale("log")
     ax.set_xticks(x, labels)
     ax2 = ax.twinx()
-    ax2.bar(x + 0.2, per_epoch, width=0.4, color=line(1)["color"], hatch="//",
+    ax2.bar(x + 0.2, per_epoch, width=0.4, color=colour(1), hatch="//",
             label="time per epoch (right axis)")
     ax2.set_ylabel("time per epoch (s)")
     handles = ax.get_legend_handles_labels()[0] + ax2.get_legend_handles_labels()[0]
@@ -133,14 +134,8 @@ def _draw(results, n_train, seeds):
     return fig
 
 
-def run(ctx) -> Section:
-    data = ctx.digits()
-    X, y = data["X_train"], data["y_train"]
-    epochs, seeds = (8, 2) if ctx.quick else (30, 4)
-    ctx.start("3 batch vs stochastic", len(BATCHES) * seeds + 1)
-    cosines = gradient_cosines(X, y, BATCHES)
-    cost = update_cost(X, y, BATCHES)
-    ctx.tick()
+def _train_all(ctx, X, y, epochs, seeds) -> dict:
+    """Batch size -> one training run per seed, all at the same learning rate."""
     results = {}
     for b in BATCHES:
         results[b] = []
@@ -148,31 +143,35 @@ def run(ctx) -> Section:
             results[b].append(train(X, y, hidden=(32,), optimizer="sgd", lr=LR, batch_size=b,
                                     epochs=epochs, seed=seed))
             ctx.tick()
-    n = len(y)
-    stats, rows = {}, []
-    for b in BATCHES:
-        runs = results[b]
-        steps = 1 if b == "full" else -(-n // b)
-        finals = np.array([r["history"]["loss"][-1] if not r["diverged"] else np.nan
-                           for r in runs])
-        seconds = np.array([np.sum(r["history"]["time"]) for r in runs])
-        updates = steps * epochs
-        drop = np.mean([r["initial_loss"] for r in runs]) - np.nanmean(finals)
-        stats[str(b)] = s = {
-            "final_loss_mean": float(np.nanmean(finals)), "final_loss_std": float(np.nanstd(finals)),
+    return results
+
+
+def batch_stats(runs, b, n, epochs, cosine, cost) -> dict:
+    """The numbers of one batch size: final loss, updates, time, loss drop per update, noise.
+
+    ``cosine`` and ``cost`` are this batch size's entries of :func:`gradient_cosines` and
+    :func:`update_cost`; ``n`` is the number of training samples.
+    """
+    steps = 1 if b == "full" else -(-n // b)
+    finals = np.array([r["history"]["loss"][-1] if not r["diverged"] else np.nan for r in runs])
+    seconds = np.array([np.sum(r["history"]["time"]) for r in runs])
+    updates = steps * epochs
+    drop = np.mean([r["initial_loss"] for r in runs]) - np.nanmean(finals)
+    return {"final_loss_mean": float(np.nanmean(finals)), "final_loss_std": float(np.nanstd(finals)),
             "updates": updates, "seconds": float(seconds.mean()),
             "ms_per_update": float(1000 * seconds.mean() / updates),
-            "us_per_update_timed": 1e6 * cost[b],
-            "loss_drop_per_update": float(drop / updates), "gradient_cosine": cosines[b],
+            "us_per_update_timed": 1e6 * cost,
+            "loss_drop_per_update": float(drop / updates), "gradient_cosine": cosine,
             "diverged_runs": int(sum(r["diverged"] for r in runs))}
-        rows.append([str(b), updates, fmt(s["final_loss_mean"]), fmt(s["final_loss_std"]),
-                     fmt(s["seconds"]), fmt(s["ms_per_update"]), fmt(s["us_per_update_timed"]),
-                     fmt(s["loss_drop_per_update"]), fmt(s["gradient_cosine"])])
+
+
+def decide(stats, n, epochs) -> list[Check]:
+    """The five checks from {batch size as str: :func:`batch_stats`}."""
     full, sgd = stats["full"], stats["1"]
     small_best = min(stats[str(b)]["final_loss_mean"] for b in (1, 8, 32))
     finals_all = [stats[str(b)]["final_loss_mean"] for b in BATCHES]
-    cos_order = [cosines[b] for b in (1, 8, 32, 128)]
-    checks = [
+    cos_order = [stats[str(b)]["gradient_cosine"] for b in (1, 8, 32, 128)]
+    return [
         Check("SGD is noisy", sgd["gradient_cosine"] <= NOISY_COS and all(
             a < c for a, c in zip(cos_order, cos_order[1:])),
             f"a one-sample gradient has mean cosine {sgd['gradient_cosine']:.2f} with the full "
@@ -194,25 +193,49 @@ def run(ctx) -> Section:
               f"final losses across batch sizes span {min(finals_all):.3g} to {max(finals_all):.3g} "
               f"(threshold: a factor ≥ {MATTERS_FACTOR:g})"),
     ]
-    fig = figure("03-batching", "Batch, stochastic and mini-batch gradient descent at the same "
-                 "learning rate: loss against epochs, updates and time, and the effect of the "
-                 "batch size.", lambda: _draw(results, n, seeds))
+
+
+def _row(b, s):
+    return [str(b), s["updates"], fmt(s["final_loss_mean"]), fmt(s["final_loss_std"]),
+            fmt(s["seconds"]), fmt(s["ms_per_update"]), fmt(s["us_per_update_timed"]),
+            fmt(s["loss_drop_per_update"]), fmt(s["gradient_cosine"])]
+
+
+def _setup(data, epochs, seeds):
+    return (f"Data: {digits_note(data)}. Network: 64-32-10, ReLU, cross-entropy. Plain SGD "
+            f"with η = {LR} for every batch size ({', '.join(map(str, BATCHES))}), {epochs} "
+            f"epochs, seeds 0–{seeds - 1} (each seed sets the initial weights and the "
+            "shuffling). Gradient noise: the mean cosine between 20 random mini-batch "
+            "gradients and the full-batch gradient at the initial network (seed 0). Cost of "
+            "one update: the median of 41 timed updates (forward, loss, backward, step) "
+            "outside the training loop, which also spends time per epoch on bookkeeping.")
+
+
+def run(ctx) -> Section:
+    data = ctx.digits()
+    X, y = data["X_train"], data["y_train"]
+    epochs, seeds = (8, 2) if ctx.quick else (30, 4)
+    ctx.start("3 batch vs stochastic", len(BATCHES) * seeds + 1)
+    cosines = gradient_cosines(X, y, BATCHES)
+    cost = update_cost(X, y, BATCHES)
+    ctx.tick()
+    results = _train_all(ctx, X, y, epochs, seeds)
+    n = len(y)
+    stats = {str(b): batch_stats(results[b], b, n, epochs, cosines[b], cost[b]) for b in BATCHES}
+    fig = section_figure("03-batching", "Batch, stochastic and mini-batch gradient descent at "
+                         "the same learning rate: loss against epochs, updates and time, and the "
+                         "effect of the batch size.", lambda: _draw(results, n, seeds))
     ctx.finish()
     return Section(
         key="batching", title="Batch vs stochastic vs mini-batch", claim=CLAIM,
-        setup=(f"Data: {digits_note(data)}. Network: 64-32-10, ReLU, cross-entropy. Plain SGD "
-               f"with η = {LR} for every batch size ({', '.join(map(str, BATCHES))}), {epochs} "
-               f"epochs, seeds 0–{seeds - 1} (each seed sets the initial weights and the "
-               "shuffling). Gradient noise: the mean cosine between 20 random mini-batch "
-               "gradients and the full-batch gradient at the initial network (seed 0). Cost of "
-               "one update: the median of 41 timed updates (forward, loss, backward, step) "
-               "outside the training loop, which also spends time per epoch on bookkeeping."),
+        setup=_setup(data, epochs, seeds),
         rule=("Supported when all five checks below hold, with the thresholds they state; "
               "depends when only some do."),
-        checks=checks,
+        checks=decide(stats, n, epochs),
         columns=["batch size", "updates", "final loss (mean)", "final loss (std over seeds)",
                  "training time (s)", "ms per update in training",
                  "µs per update (timed alone)", "loss drop per update",
                  "cos(batch grad, full grad)"],
-        rows=rows, metrics={"epochs": epochs, "seeds": seeds, "by_batch_size": stats},
+        rows=[_row(b, stats[str(b)]) for b in BATCHES],
+        metrics={"epochs": epochs, "seeds": seeds, "by_batch_size": stats},
         figures=[fig])

@@ -1,5 +1,9 @@
 """What every experiment of the tour shares: the Section record, the verdict rule, data, figures.
 
+Figures are drawn with :mod:`gdlab.report.plots` and kept as :class:`gdlab.report.Figure`
+records (PNG bytes and the file name ``figures/NN-name.png``); :mod:`gdlab.lab.tour.render`
+writes the report through :class:`gdlab.report.Report`.
+
 A verdict is never written by hand. Each experiment states its checks as
 ``Check(name, passed, detail)``, where ``passed`` is computed from the measured numbers
 against a threshold written in ``detail``; :func:`verdict` turns the checks into
@@ -9,13 +13,13 @@ say on what).
 
 from __future__ import annotations
 
-import contextlib
-import io
 import math
 import time
 from dataclasses import dataclass, field
 
 import numpy as np
+
+from gdlab.report.document import Figure, draw_figure
 
 SUPPORTED, NOT_SUPPORTED, DEPENDS = "supported", "not supported", "depends"
 
@@ -30,15 +34,6 @@ class Check:
 
     def as_dict(self):
         return {"name": self.name, "passed": bool(self.passed), "detail": self.detail}
-
-
-@dataclass
-class Figure:
-    """A figure of a section: a file name (``NN-name.png``), a caption and the PNG bytes."""
-
-    name: str
-    caption: str
-    png: bytes
 
 
 @dataclass
@@ -188,62 +183,11 @@ class Timer:
         self.seconds = time.perf_counter() - self.t0
 
 
-# ---- figures: gdlab.report.plots' style (Okabe-Ito colours, titles, labelled axes, legends) ----------
+# ---- figures: drawn with gdlab.report.plots, kept as gdlab.report Figures -------------------
 
-def colour(i: int) -> str:
-    from gdlab.report.plots import OKABE_ITO
-
-    return OKABE_ITO[i % len(OKABE_ITO)]
-
-
-def line(i: int) -> dict:
-    from gdlab.report.plots import style
-
-    return style(i)
-
-
-@contextlib.contextmanager
-def styled():
-    """Draw inside gdlab's plot style (the rc settings apply to what is drawn in the block)."""
-    import matplotlib
-
-    from gdlab.report import plots
-
-    with matplotlib.rc_context(plots._STYLE):
-        yield
-
-
-def new_figure(ncols=1, nrows=1, width=6.4, height=4.2):
-    """A pyplot-free figure with ``nrows x ncols`` axes (a 2-D array), constrained layout."""
-    from matplotlib.backends.backend_agg import FigureCanvasAgg
-    from matplotlib.figure import Figure as MplFigure
-
-    fig = MplFigure(figsize=(width, height), dpi=100, layout="constrained")
-    FigureCanvasAgg(fig)
-    axes = fig.subplots(nrows, ncols, squeeze=False)
-    return fig, axes
-
-
-def finish(ax, title, xlabel, ylabel, legend=True, **legend_kw):
-    ax.set_title(title)
-    ax.set_xlabel(xlabel)
-    ax.set_ylabel(ylabel)
-    if legend and ax.get_legend_handles_labels()[0]:
-        ax.legend(frameon=False, **({"loc": "best"} | legend_kw))
-
-
-def png(fig) -> bytes:
-    buf = io.BytesIO()
-    fig.savefig(buf, format="png", dpi=100)
-    return buf.getvalue()
-
-
-def figure(name, caption, draw) -> Figure:
-    """Run ``draw()`` (returning a matplotlib figure) in gdlab's style; keep it as PNG bytes."""
-    with styled():
-        fig = draw()
-        data = png(fig)
-    return Figure(name, caption, data)
+def section_figure(name: str, caption: str, draw) -> Figure:
+    """Run ``draw()`` in gdlab's plot style; the figure goes to ``figures/<name>.png``."""
+    return draw_figure(draw, caption, f"figures/{name}.png")
 
 
 # ---- one training run -------------------------------------------------------------------------

@@ -6,7 +6,8 @@ import math
 
 import numpy as np
 
-from gdlab.lab.tour.common import Check, Section, figure, finish, fmt, line, new_figure
+from gdlab.lab.tour.common import Check, Section, fmt, section_figure
+from gdlab.report.plots import finish, new_figure, style
 
 CLAIM = ("Plain gradient descent is slow where the curvature differs strongly between "
          "directions (ill-conditioning); momentum, Nesterov, Adagrad, RMSprop and Adam reach "
@@ -91,7 +92,7 @@ def _draw(q_best, kmax, m_best, m_target):
             label = f"{NAMES[o]} (η = {lr:.2g}): " + (f"{steps} steps" if math.isfinite(steps)
                                                       else "not reached")
             c = np.asarray(curve, dtype=float)
-            ax.plot(np.arange(len(c)), np.maximum(c, 1e-300), label=label, **line(i))
+            ax.plot(np.arange(len(c)), np.maximum(c, 1e-300), label=label, **style(i))
         if best is m_best:
             ax.axhline(m_target, color="0.3", lw=1, linestyle=":", label="target loss")
         ax.set_yscale("log")
@@ -102,40 +103,51 @@ def _draw(q_best, kmax, m_best, m_target):
     return fig
 
 
-def run(ctx) -> Section:
+KAPPAS = (10.0, 100.0, 1000.0)
+START = (-9.0, 3.0)
+RULE = (f"Supported when tuned GD needs ≥ {SLOWER:g}× more steps at κ = {KAPPAS[-1]:g} than at "
+        f"κ = {KAPPAS[0]:g}, and on both the quadratic (κ = {KAPPAS[-1]:g}) and the MLP at least "
+        f"{MAJORITY} of the 5 other methods need at most 1/{FASTER:g} of GD's steps.")
+
+
+def _quadratic_sweeps(ctx, budget) -> dict:
+    """Condition number -> :func:`_tuned` result of every optimizer on that quadratic."""
     from gdlab.lab.functions import Quadratic
 
-    kappas = (10.0, 100.0, 1000.0)
-    q_budget = 3000 if ctx.quick else 10000
-    m_budget = 300 if ctx.quick else 1000
-    X, y, scales = _mlp_problem(ctx.quick)
-    m_target = 0.25 * float(np.var(y))
-    ctx.start("5 ill-conditioning", len(kappas) * len(OPTIMIZERS) + len(OPTIMIZERS))
-    start = np.array([-9.0, 3.0])
+    start = np.array(START)
     q_best = {}
-    for k in kappas:
+    for k in KAPPAS:
         fun = Quadratic(cond=k)
         target = Q_TARGET * fun.f(start)
         results = {}
         for o in OPTIMIZERS:
             for lr in Q_LRS:
-                results[(o, lr)] = steps_to_target(fun, start, o, lr, target, q_budget)
+                results[(o, lr)] = steps_to_target(fun, start, o, lr, target, budget)
             ctx.tick()
         q_best[k] = _tuned(results)
+    return q_best
+
+
+def _mlp_sweep(ctx, X, y, budget, target) -> dict:
+    """:func:`_tuned` result of every optimizer on the badly scaled MLP problem."""
     m_results = {}
     for o in OPTIMIZERS:
         for lr in M_LRS:
-            m_results[(o, lr)] = _mlp_steps(X, y, o, lr, m_budget, m_target)
+            m_results[(o, lr)] = _mlp_steps(X, y, o, lr, budget, target)
         ctx.tick()
-    m_best = _tuned(m_results)
-    kmin, kmax = kappas[0], kappas[-1]
+    return _tuned(m_results)
+
+
+def _names(optimizers):
+    return ", ".join(NAMES[o] for o in optimizers) or "none"
+
+
+def decide(q_best, m_best, q_budget) -> list[Check]:
+    """Checks from the tuned results on the quadratics (by κ) and on the MLP."""
+    kmin, kmax = KAPPAS[0], KAPPAS[-1]
     gd_small, gd_large = q_best[kmin]["sgd"][1], q_best[kmax]["sgd"][1]
     fast_q, fast_m = _faster(q_best[kmax]), _faster(m_best)
-
-    def names(lst):
-        return ", ".join(NAMES[o] for o in lst) or "none"
-
-    checks = [
+    return [
         Check("GD slows with the condition number",
               math.isinf(gd_large) or gd_large >= SLOWER * gd_small,
               f"tuned GD needed {fmt(gd_small)} steps at κ = {kmin:g} and "
@@ -143,44 +155,57 @@ def run(ctx) -> Section:
               f"κ = {kmax:g} (threshold: ≥ {SLOWER:g}× more)"),
         Check("others are faster on the quadratic", len(fast_q) >= MAJORITY,
               f"at κ = {kmax:g}, {len(fast_q)} of 5 methods needed ≤ 1/{FASTER:g} of GD's steps "
-              f"({names(fast_q)}; threshold ≥ {MAJORITY})"),
+              f"({_names(fast_q)}; threshold ≥ {MAJORITY})"),
         Check("others are faster on the MLP", len(fast_m) >= MAJORITY,
               f"on the MLP, {len(fast_m)} of 5 methods needed ≤ 1/{FASTER:g} of GD's steps "
-              f"({names(fast_m)}; threshold ≥ {MAJORITY})"),
+              f"({_names(fast_m)}; threshold ≥ {MAJORITY})"),
     ]
+
+
+def _rows(q_best, m_best, q_budget, m_budget):
     def cell(steps, lr, budget):
         return (f"{steps} (η {lr:.2g})" if math.isfinite(steps) else f"not within {budget}")
 
-    rows = []
-    for o in OPTIMIZERS:
-        rows.append([NAMES[o]] + [cell(q_best[k][o][1], q_best[k][o][0], q_budget) for k in kappas]
-                    + [cell(m_best[o][1], m_best[o][0], m_budget)])
-    fig = figure("05-conditioning", "Loss against steps, each optimizer at the learning rate "
-                 "that reached the target in the fewest steps.",
-                 lambda: _draw(q_best[kmax], kmax, m_best, m_target))
+    return [[NAMES[o]] + [cell(q_best[k][o][1], q_best[k][o][0], q_budget) for k in KAPPAS]
+            + [cell(m_best[o][1], m_best[o][0], m_budget)] for o in OPTIMIZERS]
+
+
+def _setup(n, q_budget, m_budget, m_target):
+    return ("Quadratic ½(x² + κy²) for κ = " + ", ".join(f"{k:g}" for k in KAPPAS)
+            + f", from (−9, 3); target f ≤ {Q_TARGET:g}·f(start); at most {q_budget} steps; "
+            "each optimizer at the best of η ∈ {" + ", ".join(f"{v:.3g}" for v in Q_LRS)
+            + "} (fewest steps). MLP: 10-16-1 tanh, MSE, full-batch, on "
+            f"{n} synthetic samples whose 10 features have standard deviations from 0.1 "
+            "to 10 (input condition number ≈ 10⁴, not standardised on purpose), target "
+            f"y = tanh(z·w/√10) + noise (seed 0); target loss {m_target:.3g} (a quarter of "
+            f"var y); at most {m_budget} steps; η ∈ {{" + ", ".join(f"{v:g}" for v in M_LRS)
+            + "}. Optimizers: gdlab's `sgd` (plain GD), `momentum` and `nesterov` (μ = 0.9), "
+            "`adagrad`, `rmsprop`, `adam` with their default settings otherwise.")
+
+
+def run(ctx) -> Section:
+    q_budget = 3000 if ctx.quick else 10000
+    m_budget = 300 if ctx.quick else 1000
+    X, y, scales = _mlp_problem(ctx.quick)
+    m_target = 0.25 * float(np.var(y))
+    ctx.start("5 ill-conditioning", len(KAPPAS) * len(OPTIMIZERS) + len(OPTIMIZERS))
+    q_best = _quadratic_sweeps(ctx, q_budget)
+    m_best = _mlp_sweep(ctx, X, y, m_budget, m_target)
+    kmax = KAPPAS[-1]
+    fig = section_figure("05-conditioning", "Loss against steps, each optimizer at the learning "
+                         "rate that reached the target in the fewest steps.",
+                         lambda: _draw(q_best[kmax], kmax, m_best, m_target))
     ctx.finish()
     return Section(
         key="conditioning", title="Ill-conditioning", claim=CLAIM,
-        setup=("Quadratic ½(x² + κy²) for κ = " + ", ".join(f"{k:g}" for k in kappas)
-               + f", from (−9, 3); target f ≤ {Q_TARGET:g}·f(start); at most {q_budget} steps; "
-               "each optimizer at the best of η ∈ {" + ", ".join(f"{v:.3g}" for v in Q_LRS)
-               + "} (fewest steps). MLP: 10-16-1 tanh, MSE, full-batch, on "
-               f"{len(y)} synthetic samples whose 10 features have standard deviations from 0.1 "
-               "to 10 (input condition number ≈ 10⁴, not standardised on purpose), target "
-               f"y = tanh(z·w/√10) + noise (seed 0); target loss {m_target:.3g} (a quarter of "
-               f"var y); at most {m_budget} steps; η ∈ {{" + ", ".join(f"{v:g}" for v in M_LRS)
-               + "}. Optimizers: gdlab's `sgd` (plain GD), `momentum` and `nesterov` (μ = 0.9), "
-               "`adagrad`, `rmsprop`, `adam` with their default settings otherwise."),
-        rule=(f"Supported when tuned GD needs ≥ {SLOWER:g}× more steps at κ = {kmax:g} than at "
-              f"κ = {kmin:g}, and on both the quadratic (κ = {kmax:g}) and the MLP at least "
-              f"{MAJORITY} of the 5 other methods need at most 1/{FASTER:g} of GD's steps."),
-        checks=checks,
-        columns=["optimizer"] + [f"steps at κ = {k:g}" for k in kappas] + ["MLP: steps to target"],
-        rows=rows,
+        setup=_setup(len(y), q_budget, m_budget, m_target), rule=RULE,
+        checks=decide(q_best, m_best, q_budget),
+        columns=["optimizer"] + [f"steps at κ = {k:g}" for k in KAPPAS] + ["MLP: steps to target"],
+        rows=_rows(q_best, m_best, q_budget, m_budget),
         metrics={"quadratic_steps": {f"{k:g}": {o: q_best[k][o][1] for o in OPTIMIZERS}
-                                     for k in kappas},
-                 "quadratic_lr": {f"{k:g}": {o: q_best[k][o][0] for o in OPTIMIZERS} for k in kappas},
+                                     for k in KAPPAS},
+                 "quadratic_lr": {f"{k:g}": {o: q_best[k][o][0] for o in OPTIMIZERS} for k in KAPPAS},
                  "mlp_steps": {o: m_best[o][1] for o in OPTIMIZERS},
                  "mlp_lr": {o: m_best[o][0] for o in OPTIMIZERS},
-                 "faster_quadratic": fast_q, "faster_mlp": fast_m},
+                 "faster_quadratic": _faster(q_best[kmax]), "faster_mlp": _faster(m_best)},
         figures=[fig])

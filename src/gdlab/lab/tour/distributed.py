@@ -10,7 +10,8 @@ from pathlib import Path
 
 import numpy as np
 
-from gdlab.lab.tour.common import Check, Section, figure, finish, fmt, line, new_figure
+from gdlab.lab.tour.common import Check, Section, fmt, section_figure
+from gdlab.report.plots import colour, finish, new_figure, style
 
 CLAIM = ("Distributed (data-parallel) gradient descent shares the work of each step across "
          "workers and gives the same result as one worker on the same global batch.")
@@ -82,7 +83,7 @@ def _draw(runs):
         loss = r["loss"]
         ax.plot(np.arange(1, len(loss) + 1), loss, marker="o" if workers == 1 else "x",
                 markersize=6, label=f"{name} network, {workers} worker{'s' if workers > 1 else ''}",
-                **line(2 * (i // 2) + (workers - 1)))
+                **style(2 * (i // 2) + (workers - 1)))
     ax.set_yscale("log")
     finish(ax, "Training loss: 1 vs 2 workers", "epoch", "training loss (cross-entropy, log)")
     ax = axes[0, 1]
@@ -90,8 +91,8 @@ def _draw(runs):
     comm = [1000 * r["allreduce_seconds"] / r["steps"] for r in runs.values()]
     total = [1000 * r["seconds"] / r["steps"] for r in runs.values()]
     compute = [t - c for t, c in zip(total, comm)]
-    ax.bar(labels, compute, color=line(0)["color"], label="compute (forward, backward, update)")
-    ax.bar(labels, comm, bottom=compute, color=line(1)["color"], hatch="//",
+    ax.bar(labels, compute, color=colour(0), label="compute (forward, backward, update)")
+    ax.bar(labels, comm, bottom=compute, color=colour(1), hatch="//",
            label="gradient allreduce")
     ax.set_yscale("log")
     finish(ax, "Time per step", "network and workers", "time per step (ms, log)")
@@ -137,9 +138,9 @@ def run(ctx) -> Section:
              fmt(1000 * r["allreduce_seconds"] / r["steps"]),
              f"{100 * r['allreduce_seconds'] / r['seconds']:.1f}%"]
             for (name, workers), r in runs.items()]
-    fig = figure("08-distributed", "Left: loss curves of 1 and 2 workers (each pair coincides). "
-                 "Right: time per step, split into compute and the gradient allreduce.",
-                 lambda: _draw(runs))
+    fig = section_figure("08-distributed", "Left: loss curves of 1 and 2 workers (each pair coincides). "
+                         "Right: time per step, split into compute and the gradient allreduce.",
+                         lambda: _draw(runs))
     ctx.finish()
     return Section(
         **base,

@@ -6,7 +6,8 @@ import math
 
 import numpy as np
 
-from gdlab.lab.tour.common import Check, Section, digits_note, figure, finish, fmt, line, new_figure, train
+from gdlab.lab.tour.common import Check, Section, digits_note, fmt, section_figure, train
+from gdlab.report.plots import colour, finish, new_figure, style
 
 CLAIM = ("Too small a learning rate makes gradient descent slow, too large a one makes it fail "
          "to converge (the loss oscillates or blows up); a range in between works.")
@@ -45,15 +46,15 @@ def _draw(lrs, finals, diverged, runs, initial, first_fail):
     ax = axes[0, 0]
     good = [i for i in range(len(lrs)) if not diverged[i]]
     ax.plot([lrs[i] for i in good], [finals[i] for i in good], marker="o", label="final loss",
-            **line(0))
+            **style(0))
     top = max([finals[i] for i in good] + [initial]) * 3
     bad = [i for i in range(len(lrs)) if diverged[i]]
     if bad:
         ax.plot([lrs[i] for i in bad], [top] * len(bad), marker="x", markersize=9,
-                linestyle="none", color=line(3)["color"], label="diverged")
+                linestyle="none", color=colour(3), label="diverged")
     ax.axhline(initial, color="0.4", lw=1, linestyle=":", label="initial loss")
     if first_fail is not None:
-        ax.axvline(lrs[first_fail], color=line(3)["color"], lw=1, linestyle="--",
+        ax.axvline(lrs[first_fail], color=colour(3), lw=1, linestyle="--",
                    label=f"failure starts (η = {lrs[first_fail]:.2g})")
     ax.set_xscale("log")
     ax.set_yscale("log")
@@ -68,9 +69,9 @@ def _draw(lrs, finals, diverged, runs, initial, first_fail):
         label = f"η = {lrs[i]:.2g}" + (" (diverged: ×)" if diverged[i] else "")
         curve = np.minimum(np.nan_to_num(np.r_[initial, loss], nan=ceiling), ceiling)
         lowest = min(lowest, float(curve.min()))
-        ax.plot(np.arange(len(curve)), curve, label=label, **line(j))
+        ax.plot(np.arange(len(curve)), curve, label=label, **style(j))
         if diverged[i]:
-            ax.plot(len(curve) - 1, curve[-1], marker="x", markersize=9, color=line(j)["color"])
+            ax.plot(len(curve) - 1, curve[-1], marker="x", markersize=9, color=colour(j))
     ax.set_yscale("log")
     ax.set_ylim(lowest / 2, ceiling * 1.5)
     finish(ax, "Training loss over epochs", "epoch", "training loss (cross-entropy, log)",
@@ -99,9 +100,9 @@ def run(ctx) -> Section:
                    else "ended above the initial loss" if not finals[i] < initial
                    else "best" if i == best else "converging")
         rows.append([fmt(lr), fmt(loss[0] if loss else None), fmt(finals[i]), outcome])
-    fig = figure("02-learning-rate", "Left: final training loss for each learning rate (x: "
-                 "diverged). Right: loss per epoch for every other rate.",
-                 lambda: _draw(LRS, finals, diverged, runs, initial, first_fail))
+    fig = section_figure("02-learning-rate", "Left: final training loss for each learning rate (x: "
+                         "diverged). Right: loss per epoch for every other rate.",
+                         lambda: _draw(LRS, finals, diverged, runs, initial, first_fail))
     ctx.finish()
     return Section(
         key="learning_rate", title="Learning rate", claim=CLAIM,

@@ -8,7 +8,8 @@ from __future__ import annotations
 
 import numpy as np
 
-from gdlab.lab.tour.common import Check, Section, colour, figure, finish, fmt, line, new_figure
+from gdlab.lab.tour.common import Check, Section, fmt, section_figure
+from gdlab.report.plots import colour, finish, new_figure, style
 
 CLAIM = ("Plain gradient descent can stall in a poor local minimum or at a saddle point; the "
          "noise of stochastic gradients (and momentum) helps it escape.")
@@ -109,7 +110,7 @@ def _draw(rast, starts, ends, paths, saddle_tracks, rates, escapes):
     ax = axes[0, 2]
     for i, (label, _, _) in enumerate(METHODS):
         med = np.median(saddle_tracks[label], axis=1)
-        ax.plot(np.arange(len(med)), np.maximum(med, 1e-12), label=label, **line(i))
+        ax.plot(np.arange(len(med)), np.maximum(med, 1e-12), label=label, **style(i))
     ax.axhline(S_ESCAPE, color="0.3", lw=1, linestyle=":", label="escaped (|y| ≥ 1)")
     ax.set_yscale("log")
     finish(ax, "Saddle x² − y²: distance from the ridge", "step",
@@ -144,11 +145,11 @@ def run(ctx) -> Section:
     checks = decide(rates, escapes)
     rows = [[label, f"{100 * rates[label]:.1f}%", fmt(mean_f[label]),
              f"{100 * escapes[label]:.1f}%", fmt(med_steps[label])] for label, _, _ in METHODS]
-    fig = figure("04-minima-saddles", "Left: where the runs from all starts end on Rastrigin "
-                 "(marker area ∝ number of runs ending at that minimum; the four methods are "
-                 "offset around each minimum; one path each of GD and noisy SGD drawn). Middle: "
-                 "success rates. Right: how fast each method leaves the saddle.",
-                 lambda: _draw(rast, r_starts, ends, paths, tracks, rates, escapes))
+    fig = section_figure("04-minima-saddles", "Left: where the runs from all starts end on Rastrigin "
+                         "(marker area ∝ number of runs ending at that minimum; the four methods are "
+                         "offset around each minimum; one path each of GD and noisy SGD drawn). Middle: "
+                         "success rates. Right: how fast each method leaves the saddle.",
+                         lambda: _draw(rast, r_starts, ends, paths, tracks, rates, escapes))
     ctx.finish()
     return Section(
         key="minima", title="Local minima and saddles", claim=CLAIM,

@@ -7,7 +7,8 @@ import time
 
 import numpy as np
 
-from gdlab.lab.tour.common import Check, Section, digits_note, figure, finish, fmt, line, new_figure, train
+from gdlab.lab.tour.common import Check, Section, digits_note, fmt, section_figure, train
+from gdlab.report.plots import colour, finish, new_figure, style
 
 CLAIM = ("Momentum, Adagrad, RMSprop and Adam train a network faster than plain stochastic "
          "gradient descent, each at a well-chosen learning rate.")
@@ -81,7 +82,7 @@ def _draw(curves, summary, epochs, target):
     for i, (o, runs) in enumerate(curves.items()):
         acc = np.mean([r["history"]["val_accuracy"] for r in runs], axis=0)
         ax.plot(np.arange(1, len(acc) + 1), acc, label=f"{o} (η {summary[o]['lr']:.2g})",
-                **line(i))
+                **style(i))
     ax.axhline(target, color="0.3", lw=1, linestyle=":", label=f"target {target:.0%}")
     ax.set_ylim(max(0.0, min(target - 0.25, ax.get_ylim()[0])), 1.0)
     finish(ax, "Validation accuracy (mean over seeds)", "epoch", "validation accuracy (fraction)",
@@ -93,7 +94,7 @@ def _draw(curves, summary, epochs, target):
     finite = [v for v in vals if math.isfinite(v)]
     cap = (max(finite) if finite else 1.0) * 1.15
     widths = [v if math.isfinite(v) else cap for v in vals]
-    ax.barh(y, widths, color=[line(i)["color"] for i in range(len(names))],
+    ax.barh(y, widths, color=[colour(i) for i in range(len(names))],
             hatch=[None if math.isfinite(v) else "//" for v in vals])
     for yi, o, v, w in zip(y, names, vals, widths):
         s = summary[o]
@@ -106,6 +107,59 @@ def _draw(curves, summary, epochs, target):
     finish(ax, f"Time to {target:.0%} validation accuracy (test accuracy beside)",
            "wall-clock time to target (s, median over seeds)", "optimizer", legend=False)
     return fig
+
+
+def _tune_and_repeat(fit, o, grid, seeds, tick):
+    """Runs of optimizer ``o``: seed 0 at each η of ``grid``, then seeds 1.. at the best η.
+
+    Returns ``(best η, the runs at it that did not diverge)``.
+    """
+    tuning = {}
+    for lr in grid:
+        tuning[lr] = fit(o, lr, 0)
+        tick()
+    # best on validation: final validation accuracy, then final validation loss
+    ok = {lr: r for lr, r in tuning.items() if not r["diverged"]}
+    best = max(ok, key=lambda lr: (ok[lr]["history"]["val_accuracy"][-1],
+                                   -ok[lr]["history"]["val_loss"][-1])) if ok else grid[0]
+    runs = [tuning[best]]
+    for seed in range(1, seeds):
+        runs.append(fit(o, best, seed))
+        tick()
+    return best, [r for r in runs if not r["diverged"]]
+
+
+def summarise(lr, runs, X_test, y_test) -> dict:
+    """Tuned η, test accuracy, median steps and seconds to the target, time per epoch."""
+    reach = [r["to_target"] for r in runs]
+    test = [_test_accuracy(r["net"], X_test, y_test) for r in runs]
+    return {"lr": lr, "test_accuracy": float(np.mean(test)),
+            "test_accuracy_std": float(np.std(test)),
+            "steps_to_target": float(np.median([e for e, _ in reach])),
+            "seconds_to_target": float(np.median([s for _, s in reach])),
+            "seconds_per_epoch": float(np.mean([np.mean(r["history"]["time"]) for r in runs])),
+            "reached": sum(math.isfinite(e) for e, _ in reach), "runs": len(runs)}
+
+
+def _row(o, s):
+    return [o, fmt(s["lr"]), f"{s['test_accuracy']:.3f} ± {s['test_accuracy_std']:.3f}",
+            fmt(s["steps_to_target"]) if math.isfinite(s["steps_to_target"]) else "not reached",
+            fmt(s["seconds_to_target"]) if math.isfinite(s["seconds_to_target"]) else "—",
+            f"{s['reached']}/{s['runs']}", fmt(1000 * s["seconds_per_epoch"])]
+
+
+def _setup(data, epochs, seeds, grids, target):
+    return (f"Data: {digits_note(data)}. Network: 64-64-10, ReLU, cross-entropy, mini-batches "
+            f"of 32, {epochs} epochs. Tuning: for each optimizer, seed 0 at each η of a grid "
+            "around its usual value (" + "; ".join(f"{o}: {', '.join(f'{v:g}' for v in g)}"
+                                                  for o, g in grids.items())
+            + "); the best final validation accuracy (ties: lower validation loss) wins. "
+            f"Then seeds 0–{seeds - 1} at that η (seed: initial weights and shuffling). Time "
+            f"to target: optimizer steps ({-(-len(data['y_train']) // 32)} per epoch) and "
+            "training seconds until the validation accuracy, checked after every step, first "
+            f"reaches {target:.0%} (median over the seeds; {TARGETS[True]:.0%} in quick mode, "
+            f"{TARGETS[False]:.0%} in the full tour); test accuracy on the held-out test "
+            "part after the last epoch.")
 
 
 def run(ctx) -> Section:
@@ -126,58 +180,21 @@ def run(ctx) -> Section:
 
     summary, curves = {}, {}
     for o in names:
-        tuning = {}
-        for lr in grids[o]:
-            tuning[lr] = fit(o, lr, 0)
-            ctx.tick()
-        # best on validation: final validation accuracy, then final validation loss
-        ok = {lr: r for lr, r in tuning.items() if not r["diverged"]}
-        best = max(ok, key=lambda lr: (ok[lr]["history"]["val_accuracy"][-1],
-                                       -ok[lr]["history"]["val_loss"][-1])) if ok else grids[o][0]
-        runs = [tuning[best]]
-        for seed in range(1, seeds):
-            runs.append(fit(o, best, seed))
-            ctx.tick()
-        runs = [r for r in runs if not r["diverged"]]
-        curves[o] = runs
-        reach = [r["to_target"] for r in runs]
-        test = [_test_accuracy(r["net"], data["X_test"], data["y_test"]) for r in runs]
-        summary[o] = {"lr": best, "test_accuracy": float(np.mean(test)),
-                      "test_accuracy_std": float(np.std(test)),
-                      "steps_to_target": float(np.median([e for e, _ in reach])),
-                      "seconds_to_target": float(np.median([s for _, s in reach])),
-                      "seconds_per_epoch": float(np.mean([np.mean(r["history"]["time"])
-                                                          for r in runs])),
-                      "reached": sum(math.isfinite(e) for e, _ in reach), "runs": len(runs)}
-    checks = decide({o: summary[o]["steps_to_target"] for o in names}, target)
-    rows = [[o, fmt(s["lr"]), f"{s['test_accuracy']:.3f} ± {s['test_accuracy_std']:.3f}",
-             fmt(s["steps_to_target"]) if math.isfinite(s["steps_to_target"]) else "not reached",
-             fmt(s["seconds_to_target"]) if math.isfinite(s["seconds_to_target"]) else "—",
-             f"{s['reached']}/{s['runs']}", fmt(1000 * s["seconds_per_epoch"])]
-            for o, s in summary.items()]
-    fig = figure("06-optimizers", "Every optimizer at its tuned learning rate on digits: "
-                 "validation accuracy per epoch and time to the target.",
-                 lambda: _draw(curves, summary, epochs, target))
+        best, curves[o] = _tune_and_repeat(fit, o, grids[o], seeds, ctx.tick)
+        summary[o] = summarise(best, curves[o], data["X_test"], data["y_test"])
+    fig = section_figure("06-optimizers", "Every optimizer at its tuned learning rate on digits: "
+                         "validation accuracy per epoch and time to the target.",
+                         lambda: _draw(curves, summary, epochs, target))
     ctx.finish()
     return Section(
         key="optimizers", title="Optimizers on a real dataset", claim=CLAIM,
-        setup=(f"Data: {digits_note(data)}. Network: 64-64-10, ReLU, cross-entropy, mini-batches "
-               f"of 32, {epochs} epochs. Tuning: for each optimizer, seed 0 at each η of a grid "
-               "around its usual value (" + "; ".join(f"{o}: {', '.join(f'{v:g}' for v in g)}"
-                                                     for o, g in grids.items())
-               + "); the best final validation accuracy (ties: lower validation loss) wins. "
-               f"Then seeds 0–{seeds - 1} at that η (seed: initial weights and shuffling). Time "
-               f"to target: optimizer steps ({-(-len(ytr) // 32)} per epoch) and training "
-               "seconds until the validation accuracy, checked after every step, first "
-               f"reaches {target:.0%} (median over the seeds; {TARGETS[True]:.0%} in quick mode, "
-               f"{TARGETS[False]:.0%} in the full tour); test accuracy on the held-out test "
-               "part after the last epoch."),
+        setup=_setup(data, epochs, seeds, grids, target),
         rule=(f"Supported when each of {', '.join(NAMED)} reaches {target:.0%} validation "
               f"accuracy in at most {FASTER:g}× the median steps of tuned SGD (and does reach it); "
               "depends when only some do."),
-        checks=checks,
+        checks=decide({o: summary[o]["steps_to_target"] for o in names}, target),
         columns=["optimizer", "tuned η", "test accuracy (mean ± std)", "steps to target (median)",
                  "seconds to target (median)", "runs reaching target", "ms per epoch"],
-        rows=rows, metrics={"epochs": epochs, "seeds": seeds, "target": target,
-                            "by_optimizer": summary},
+        rows=[_row(o, s) for o, s in summary.items()],
+        metrics={"epochs": epochs, "seeds": seeds, "target": target, "by_optimizer": summary},
         figures=[fig])

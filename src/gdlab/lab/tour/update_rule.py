@@ -4,7 +4,8 @@ from __future__ import annotations
 
 import numpy as np
 
-from gdlab.lab.tour.common import Check, Section, colour, figure, finish, fmt, new_figure
+from gdlab.lab.tour.common import Check, Section, fmt, section_figure
+from gdlab.report.plots import colour, finish, new_figure
 
 CLAIM = ("Gradient descent repeats x ← x − η∇f(x): every step goes along the negative gradient, "
          "the value falls, and a small enough step size η reaches a minimum.")
@@ -93,8 +94,8 @@ def run(ctx) -> Section:
         checks.append(Check(f"{label}: reaches the minimum", m["distance"] <= NEAR,
                             f"on {label} it ended {m['distance']:.3g} from the minimiser after {m['steps']} "
                             f"steps (threshold {NEAR})"))
-    fig = figure("01-update-rule", "Gradient descent paths over the contours; the arrows show "
-                 "the negative gradient at points of the path.", lambda: _draw(runs))
+    fig = section_figure("01-update-rule", "Gradient descent paths over the contours; the arrows show "
+                         "the negative gradient at points of the path.", lambda: _draw(runs))
     ctx.finish()
     return Section(
         key="update_rule", title="The update rule", claim=CLAIM,

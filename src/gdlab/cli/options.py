@@ -1,0 +1,57 @@
+"""Option groups that several commands share: the data, the model, the output folder and
+``--debug``. Choices and the names listed in the help come from the registries
+(:data:`gdlab.data.DATASETS`, :data:`gdlab.nn.layers.ACTIVATIONS`); nothing heavy is imported."""
+
+from __future__ import annotations
+
+from gdlab import _checks
+from gdlab.cli.argtypes import activation_name, layer_sizes
+from gdlab.data.datasets import DATASETS, TASKS
+from gdlab.nn.layers import ACTIVATIONS
+
+#: the ``--dtype`` choices: the float types gdlab computes in
+DTYPES = tuple(dt.name for dt in _checks.FLOAT_DTYPES)
+
+
+def add_data_options(parser) -> None:
+    """``--dataset``, ``--target``, ``--data-dir`` and ``--task``, as a group "data"."""
+    g = parser.add_argument_group("data")
+    g.add_argument("--dataset", default="digits", metavar="NAME|PATH",
+                   help=f"{', '.join(DATASETS)}, or a .csv/.npz file (default: digits, bundled)")
+    g.add_argument("--target", metavar="COLUMN",
+                   help="the target column of a CSV file (default: the last column)")
+    g.add_argument("--data-dir", metavar="DIR",
+                   help="folder holding MNIST-style IDX files or the data file")
+    g.add_argument("--task", choices=("auto", *TASKS), default="auto",
+                   help="auto (default) treats strings, booleans and integers as classes and "
+                        "fractional values as regression, and says which it chose")
+
+
+def add_model_options(parser, *, layers_default, activation_default) -> None:
+    """``--layers``, ``--activation`` (checked against the registry) and ``--batchnorm``."""
+    parser.add_argument("--layers", type=layer_sizes, default=layers_default, metavar="N,N,...",
+                        help=f"hidden layer sizes, e.g. 64,32 (default: "
+                             f"{','.join(map(str, layers_default)) or 'none'})")
+    add_activation_option(parser, activation_default)
+    parser.add_argument("--batchnorm", action="store_true",
+                        help="batch normalisation after each hidden Dense layer")
+
+
+def add_activation_option(parser, default) -> None:
+    """``--activation NAME``, a name of :data:`gdlab.nn.layers.ACTIVATIONS`."""
+    parser.add_argument("--activation", type=activation_name, default=default, metavar="NAME",
+                        help=f"hidden activation: {', '.join(ACTIVATIONS)} (default: {default})")
+
+
+def add_dtype_option(parser) -> None:
+    parser.add_argument("--dtype", choices=DTYPES, default=DTYPES[0],
+                        help=f"floating-point type of the computation (default: {DTYPES[0]})")
+
+
+def add_out_option(parser) -> None:
+    parser.add_argument("--out", metavar="DIR",
+                        help="output folder (default: a fresh one under runs/)")
+
+
+def add_debug_option(parser) -> None:
+    parser.add_argument("--debug", action="store_true", help="show the full traceback of errors")
