@@ -152,3 +152,9 @@ def batch_size_list(text):
 
 def lr_list(text):
     return _list(text, learning_rate, "learning rate")
+
+
+def column_list(text):
+    """``a,b,c`` -> ["a", "b", "c"]: column names of a table (checked against the table when
+    it is read)."""
+    return _list(text, str, "column name")

@@ -5,7 +5,8 @@
 from __future__ import annotations
 
 from gdlab import _checks
-from gdlab.cli.argtypes import activation_name, layer_sizes
+from gdlab.cli.argtypes import activation_name, column_list, layer_sizes, probability
+from gdlab.data.columns import MAX_CLASSES_FROM_WHOLE_NUMBERS, MISSING_MODES
 from gdlab.data.datasets import DATASETS, TASKS
 from gdlab.nn.layers import ACTIVATIONS
 
@@ -17,14 +18,36 @@ def add_data_options(parser) -> None:
     """``--dataset``, ``--target``, ``--data-dir`` and ``--task``, as a group "data"."""
     g = parser.add_argument_group("data")
     g.add_argument("--dataset", default="digits", metavar="NAME|PATH",
-                   help=f"{', '.join(DATASETS)}, or a .csv/.npz file (default: digits, bundled)")
+                   help=f"{', '.join(DATASETS)}, or a .csv/.parquet table or an .npz file "
+                        "(default: digits, bundled)")
     g.add_argument("--target", metavar="COLUMN",
-                   help="the target column of a CSV file (default: the last column)")
+                   help="the target column of a table (default: the last column; the run "
+                        "names the column it used)")
     g.add_argument("--data-dir", metavar="DIR",
                    help="folder holding MNIST-style IDX files or the data file")
     g.add_argument("--task", choices=("auto", *TASKS), default="auto",
-                   help="auto (default) treats strings, booleans and integers as classes and "
-                        "fractional values as regression, and says which it chose")
+                   help="auto (default): text and booleans are classes, whole numbers with at "
+                        f"most {MAX_CLASSES_FROM_WHOLE_NUMBERS} distinct values are classes, "
+                        "more of them or fractional values are regression; the run says which "
+                        "it chose and why")
+
+
+def add_table_options(parser) -> None:
+    """``--features``, ``--drop``, ``--missing``, ``--test-size`` and ``--val-size``: which
+    columns of a table are used, what missing cells become, and the split."""
+    g = parser.add_argument_group("table")
+    g.add_argument("--features", type=column_list, metavar="A,B,...",
+                   help="the feature columns of a table (default: every column but the target)")
+    g.add_argument("--drop", type=column_list, metavar="A,B,...",
+                   help="columns of a table to leave out (an identifier, a leak of the target)")
+    g.add_argument("--missing", choices=MISSING_MODES, default="impute",
+                   help="missing cells (empty, NA, NaN, null, ?): impute (default: the "
+                        "training median for numbers, the most frequent value for categories), "
+                        "drop (the rows) or error")
+    g.add_argument("--test-size", type=probability, default=0.2, metavar="F",
+                   help="share of the rows held out for the test metrics (default: 0.2)")
+    g.add_argument("--val-size", type=probability, default=0.1, metavar="F",
+                   help="share of the rows held out for validation (default: 0.1)")
 
 
 def add_model_options(parser, *, layers_default, activation_default) -> None:

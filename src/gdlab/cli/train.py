@@ -19,7 +19,13 @@ from gdlab.cli.argtypes import (
     probability,
 )
 from gdlab.cli.exits import EXIT_FAILED, EXIT_OK, EXIT_SIGINT, EXIT_SIGTERM, UsageError
-from gdlab.cli.options import add_data_options, add_debug_option, add_dtype_option, add_model_options
+from gdlab.cli.options import (
+    add_data_options,
+    add_debug_option,
+    add_dtype_option,
+    add_model_options,
+    add_table_options,
+)
 from gdlab.nn.init import INITIALIZERS
 from gdlab.optim.registry import OPTIMIZER_NAMES
 
@@ -31,7 +37,10 @@ CONFIG_OPTIONS = (
     "init", "dtype", "optimizer", "lr", "momentum", "weight_decay", "alpha", "schedule",
     "batch_size", "epochs", "tol", "patience", "early_stopping", "seed", "checkpoint_every",
     "workers", "sync_batchnorm", "clip_norm", "clip_value",
+    "features", "drop", "missing", "test_size", "val_size",
 )
+#: the options that ``--resume DIR`` takes beside it (all others come from the saved run)
+RESUME_OPTIONS = ("epochs", "workers")
 
 
 # ---- the parser ----------------------------------------------------------------------------
@@ -43,9 +52,11 @@ def add_parser(subparsers) -> argparse.ArgumentParser:
                     "bundled digits data, one hidden layer of 64 ReLU units, Adam, learning "
                     "rate 1e-3, batch size 32, stopping when the training loss has not "
                     "improved by --tol for --patience epochs.",
-        epilog="Outputs in --out DIR: config.json, metrics.json, history.csv, loss.png, "
-               "accuracy.png (classification), checkpoint*. Resume with --resume DIR.")
+        epilog="Outputs in --out DIR: model.npz (the model: gdlab predict DIR DATA, "
+               "gdlab.load_model(DIR)), config.json, metrics.json, history.csv, loss.png, "
+               "accuracy.png (classification), checkpoint.npz. Resume with --resume DIR.")
     add_data_options(p)
+    add_table_options(p)
     _add_model_group(p)
     _add_optimisation_group(p)
     _add_stopping_group(p)
@@ -113,7 +124,8 @@ def _add_run_group(p) -> None:
                    help="let --out overwrite a folder that holds a different run")
     r.add_argument("--resume", metavar="DIR",
                    help="continue the run in DIR from its last checkpoint with its saved "
-                        "configuration (only --epochs may be raised)")
+                        f"configuration; only {_resume_flags()} may be given with it "
+                        "(--epochs to raise the limit)")
     r.add_argument("--checkpoint-every", type=positive_int, default=10, metavar="N",
                    help="write a checkpoint every N epochs (default: 10), at an interrupt "
                         "(the state at the end of the last whole epoch) and at the end")
@@ -142,9 +154,14 @@ def config_from_args(args) -> dict:
     return make_config(**values)
 
 
+def _resume_flags() -> str:
+    flags = [f"--{k.replace('_', '-')}" for k in RESUME_OPTIONS]
+    return ", ".join(flags[:-1]) + f" and {flags[-1]}" if len(flags) > 1 else flags[0]
+
+
 def _changed_options(args, defaults) -> list[str]:
     return [k for k in CONFIG_OPTIONS
-            if k not in ("epochs", "workers") and getattr(args, k) != defaults.get(k)]
+            if k not in RESUME_OPTIONS and getattr(args, k) != defaults.get(k)]
 
 
 def _resume_settings(args) -> tuple[dict, str]:
@@ -154,7 +171,7 @@ def _resume_settings(args) -> tuple[dict, str]:
     if changed:
         flags = ", ".join("--" + k.replace("_", "-") for k in changed)
         raise UsageError(f"--resume continues with the run's saved configuration; only "
-                         f"--epochs and --workers may be given (got {flags})")
+                         f"{_resume_flags()} may be given with it (got {flags})")
     if args.out and args.out != args.resume:
         raise UsageError("--resume DIR writes into DIR; do not give --out as well")
     return {"epochs": args.epochs if args.epochs != defaults["epochs"] else None}, args.resume
@@ -281,26 +298,59 @@ def _report(metrics, signals, comm, quiet) -> int:
 
 
 def print_table(metrics: dict) -> None:
-    """The final table (rich)."""
+    """The final table (rich): the test metrics in the target's units, the training loss
+    named with what it measures, why training stopped; per-class metrics for a classifier."""
     from rich.console import Console
     from rich.table import Table
 
-    table = Table(title=f"gdlab train: {metrics['dataset']} ({metrics['task']})")
+    console = Console()
+    if not console.is_terminal:  # a file or a pipe: do not squeeze the table into 80 columns
+        console = Console(width=120)
+    title = f"gdlab train: {metrics['dataset']}, target \"{metrics.get('target')}\" ({metrics['task']})"
+    table = Table(title=title)
     table.add_column("result")
     table.add_column("value", justify="right")
+    for name, value in result_rows(metrics):
+        table.add_row(name, value)
+    console.print(table)
+    if metrics.get("test_per_class"):
+        console.print(per_class_table(metrics))
+
+
+def result_rows(metrics: dict) -> list[tuple[str, str]]:
+    """(name, value) rows of the final table."""
     rows = []
-    if metrics["task"] == "classification":
+    if metrics["task"] == "classification" and "test_accuracy" in metrics:
         rows.append(("test accuracy", f"{metrics['test_accuracy']:.4f}"))
+    elif "test_r2" in metrics:
+        units = f"in the units of \"{metrics.get('target')}\""
+        rows += [("test R²", f"{metrics['test_r2']:.4f}"),
+                 (f"test RMSE ({units})", f"{metrics['test_rmse']:.6g}"),
+                 (f"test MAE ({units})", f"{metrics['test_mae']:.6g}")]
     else:
-        rows += [("test R²", f"{metrics['test_r2']:.4f}"), ("test MSE", f"{metrics['test_mse']:.4g}")]
+        rows.append(("test metrics", "none (--test-size 0)"))
     rows += [
-        ("final training loss", f"{metrics['final_loss']:.4g}"),
+        (f"final training loss ({metrics.get('loss_name', 'loss')})",
+         f"{metrics['final_loss']:.4g}"),
         ("epochs", str(metrics["epochs"])),
         ("steps", str(metrics["steps"])),
         ("training time", f"{metrics['seconds']:.2f} s"),
-        ("stopped because", str(metrics["stopped_because"])),
+        ("stopped because", str(metrics.get("stopped_reason", metrics["stopped_because"]))),
         ("outputs", metrics["out"]),
     ]
-    for name, value in rows:
-        table.add_row(name, value)
-    Console().print(table)
+    return rows
+
+
+def per_class_table(metrics: dict):
+    """Precision, recall, F1 and support per class, and the confusion matrix's rows."""
+    from rich.table import Table
+
+    table = Table(title="test set, per class (rows of the confusion matrix: true class; "
+                        "columns: predicted)")
+    classes = [str(c["class"]) for c in metrics["test_per_class"]]
+    for name in ("class", "precision", "recall", "F1", "support", *classes):
+        table.add_column(name, justify="left" if name == "class" else "right")
+    for c, row in zip(metrics["test_per_class"], metrics["test_confusion_matrix"]):
+        table.add_row(str(c["class"]), f"{c['precision']:.3f}", f"{c['recall']:.3f}",
+                      f"{c['f1']:.3f}", str(c["support"]), *map(str, row))
+    return table

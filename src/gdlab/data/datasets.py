@@ -1,21 +1,25 @@
-"""Datasets: the bundled ones, MNIST-like IDX files, the user's CSV and NPZ files; splits; scaling.
+"""Datasets: the bundled ones, MNIST-like IDX files, the user's tables (CSV, Parquet) and NPZ
+files; splits; scaling.
 
-Every loader returns a :class:`Dataset` whose ``X`` is float64 of shape (samples, features)
-and whose ``y`` holds int64 class indices (classification) or float64 values (regression).
-The training code casts to its own dtype. Errors are ``ValueError``/``TypeError`` worded for
-the person who gave the file or name.
+Every loader returns a :class:`Dataset` whose ``y`` holds int64 class indices
+(classification) or float64 values (regression). ``X`` is a float64 array of shape (samples,
+features) for arrays (the bundled data, IDX and NPZ files), and a pandas DataFrame of the
+feature columns for a table, cleaned by :mod:`gdlab.data.columns` but not yet encoded: the
+encoding and scaling are learnt on the training part only (:mod:`gdlab.data.preprocess`).
+Errors are ``ValueError``/``TypeError`` worded for the person who gave the file or name.
 """
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 
 import numpy as np
 
 from gdlab import _checks
+from gdlab.data import columns as cols
 from gdlab.data.idx import IDX_DATASETS, load_idx_dataset
-from gdlab.data.tables import read_csv, read_npz
+from gdlab.data.tables import ARRAY_SUFFIXES, TABLE_SUFFIXES, read_npz, read_table
 
 # The one table of dataset names: name -> (task, description). The scikit-learn ones are
 # loaded by sklearn.datasets.load_<name>; the IDX ones by gdlab.data.idx.load_idx_dataset.
@@ -34,28 +38,39 @@ assert set(IDX_DATASETS) <= set(DATASETS)
 
 TASKS = ("classification", "regression")
 
-# A whole-valued float target (0.0/1.0 from a CSV) is taken as class labels unless it has more
-# distinct values than this: then it is a count or a measurement (the diabetes target has 214).
-MAX_CLASSES_FROM_FLOATS = 100
-
 
 @dataclass(eq=False)
 class Dataset:
     """A loaded dataset.
 
-    ``X`` float64 (samples, features); ``y`` int64 class indices into ``classes`` for
-    classification, float64 for regression; ``classes`` the original labels in sorted order
-    (None for regression); ``task`` "classification" or "regression"; ``name`` the dataset
-    name or file stem; ``source`` "bundled" or the file or folder it came from.
+    ``X`` float64 (samples, features), or for a table a pandas DataFrame of its feature
+    columns (numbers float64, booleans and text as strings, NaN for missing cells); ``y``
+    int64 class indices into ``classes`` for classification, float64 for regression;
+    ``classes`` the original labels in sorted order (None for regression); ``task``
+    "classification" or "regression"; ``name`` the dataset name or file stem; ``source``
+    "bundled" or the file or folder it came from; ``target`` the target's name and
+    ``task_reason`` why the task is what it is (``"287 distinct whole numbers"``). For tables
+    also ``kinds`` (feature column -> "number", "boolean" or "text"), ``missing`` (the missing
+    cells of each feature column that imputation fills) and ``notes`` (rows dropped, and why).
     """
 
-    X: np.ndarray
+    X: object
     y: np.ndarray
     feature_names: list
     classes: list | None
     task: str
     name: str
     source: str
+    target: str | None = None
+    task_reason: str = ""
+    kinds: dict | None = None
+    missing: dict = field(default_factory=dict)
+    notes: list = field(default_factory=list)
+
+    @property
+    def is_table(self) -> bool:
+        """True when ``X`` is a table of named, typed columns (a DataFrame)."""
+        return self.kinds is not None
 
     @property
     def n_samples(self) -> int:
@@ -78,26 +93,20 @@ class Dataset:
 def infer_task(y) -> str:
     """Say whether a target is class labels or values to regress.
 
-    Strings, booleans and integers are classes. Floats are classes when every value is a
-    whole number (so 0.0/1.0 read from a CSV are two classes) and there are at most
-    ``MAX_CLASSES_FROM_FLOATS`` distinct values; a fractional value, or more distinct whole
-    values than that, makes it regression. Pass ``task=`` to :func:`load_dataset` to override.
+    Strings and booleans are classes; whole numbers (whatever the dtype) with at most
+    :data:`gdlab.data.columns.MAX_CLASSES_FROM_WHOLE_NUMBERS` distinct values are classes,
+    with more they are regression; fractional values are regression
+    (:func:`gdlab.data.columns.describe_target` also says why). Pass ``task=`` to
+    :func:`load_dataset` to override.
     """
     y = np.asarray(y)
     if y.ndim != 1:
         raise ValueError(f"target must be 1-D, found shape {y.shape}")
     if y.size == 0:
         raise ValueError("target is empty: no samples")
-    kind = y.dtype.kind
-    if kind in "bUSOiu":
-        return "classification"
-    if kind != "f":
+    if y.dtype.kind not in "bUSOiuf":
         raise TypeError(f"target of dtype {y.dtype} is neither labels nor real numbers")
-    if not np.all(np.isfinite(y)):
-        raise ValueError("target contains NaN or inf")
-    if np.all(y == np.round(y)) and np.unique(y).size <= MAX_CLASSES_FROM_FLOATS:
-        return "classification"
-    return "regression"
+    return cols.describe_target(y)[0]
 
 
 def _check_task(task):
@@ -106,24 +115,15 @@ def _check_task(task):
     return task
 
 
-def _encode_target(y: np.ndarray, task: str, where: str):
-    """Return (y, classes): class indices and sorted labels, or float values and None."""
-    if task == "regression":
-        if y.dtype.kind not in "biuf":
-            example = y[0]
-            raise ValueError(f"regression needs a numeric target, but {where} holds labels "
-                             f"such as {example!r}")
-        return y.astype(np.float64), None
-    try:
-        classes, indices = np.unique(y, return_inverse=True)
-    except TypeError:
-        raise TypeError(f"class labels in {where} are of mixed types and cannot be "
-                        "sorted") from None
-    if classes.dtype.kind == "f":  # whole-valued floats: show 0/1, not 0.0/1.0
-        labels = [int(c) for c in classes]
-    else:
-        labels = classes.tolist()
-    return indices.reshape(-1).astype(np.int64), labels
+def _target(y, task, where):
+    """``(y, classes, task, reason)`` of a target whose task is ``task`` or inferred."""
+    reason = None
+    if task is None:
+        task, reason = cols.describe_target(y)
+    y, classes = cols.encode_target(y, task, where)
+    if reason is None:
+        reason = "as asked" if classes is None else f"{len(classes)} classes, as asked"
+    return y, classes, task, reason
 
 
 def _resolve_path(name_or_path, data_dir) -> Path:
@@ -136,17 +136,23 @@ def _resolve_path(name_or_path, data_dir) -> Path:
 
 
 def load_dataset(name_or_path, *, target=None, data_dir=None, task=None,
-                 download: bool = True) -> Dataset:
-    """Load a dataset by name (see ``DATASETS``) or from a ``.csv`` or ``.npz`` file.
+                 download: bool = True, features=None, drop=None,
+                 missing: str = "impute") -> Dataset:
+    """Load a dataset by name (see ``DATASETS``), from a table (``.csv``, ``.parquet``) or from
+    an ``.npz`` file.
 
     Names win over files of the same name; ``-`` and ``_`` are interchangeable in names.
 
     - Bundled (scikit-learn) datasets need no network. ``target`` does not apply to them.
     - ``mnist``/``fashion_mnist`` read IDX files from ``data_dir`` or ~/.cache/gdlab/<name>/,
       downloading them (checksum verified) when missing unless ``download`` is false.
-    - A CSV file has a header row; ``target`` names the target column (default: the last).
-      Every other column must be numeric and finite: non-numeric columns, empty cells, NaN and
-      inf are rejected, naming the column.
+    - A table is read by pandas (:func:`gdlab.data.tables.read_table`; a CSV file has a header
+      row). ``target`` names the target column (default: the last), ``features`` the feature
+      columns (default: every other one) and ``drop`` columns to leave out. Feature columns
+      may hold numbers, booleans and text; cells such as empty, ``NA``, ``NaN``, ``null`` and
+      ``?`` are missing. ``missing`` says what to do with them: ``"impute"`` (keep them for
+      the model's imputer; ``Dataset.missing`` counts them), ``"drop"`` (drop those rows) or
+      ``"error"``; rows without a target value are dropped unless ``missing="error"``.
     - An NPZ file holds arrays ``X`` (2-D, numeric) and ``y`` (1-D), optionally
       ``feature_names``; it is read with ``allow_pickle=False``.
 
@@ -158,33 +164,68 @@ def load_dataset(name_or_path, *, target=None, data_dir=None, task=None,
     """
     _check_task(task)
     if isinstance(name_or_path, str) and name_or_path.lower().replace("-", "_") in DATASETS:
+        if features or drop:
+            raise ValueError("features and drop select the columns of a table (a .csv or "
+                             f".parquet file), not of the {name_or_path!r} dataset")
         return _load_named(name_or_path.lower().replace("-", "_"), target, data_dir, task,
                            download)
+    path = resolve_file(name_or_path, data_dir)
+    if path.suffix.lower() in TABLE_SUFFIXES:
+        return _load_table(path, target, features, drop, task, missing)
+    if target is not None or features or drop:
+        raise ValueError("target, features and drop name the columns of a table (a .csv or "
+                         ".parquet file); an .npz file gives its target as the array y")
+    X, y, feature_names = read_npz(path)
+    if y is None:
+        raise ValueError(f"'{path}' lacks array(s) y; it holds X only (a file to predict on?)")
+    y, classes, task, reason = _target(y, task, f"'{path}'")
+    return Dataset(X, y, feature_names, classes, task, path.stem, str(path), target="y",
+                   task_reason=reason)
+
+
+def resolve_file(name_or_path, data_dir=None) -> Path:
+    """The data file ``name_or_path`` names (also looked for in ``data_dir``), checked to
+    exist and to be a table or an array file; an unknown name gets "did you mean"."""
     if not isinstance(name_or_path, (str, Path)):
         raise TypeError(f"dataset must be a name or a path, got {type(name_or_path).__name__}")
     path = _resolve_path(name_or_path, data_dir)
     suffix = path.suffix.lower()
+    known = TABLE_SUFFIXES + ARRAY_SUFFIXES
     if not path.exists():
-        if suffix in (".csv", ".npz") or len(path.parts) > 1:
+        if suffix in known or len(path.parts) > 1:
             raise ValueError(f"no such file: '{path}'")
         raise ValueError(f"unknown dataset {str(name_or_path)!r}"
                          f"{_checks.did_you_mean(str(name_or_path), DATASETS)} Known names: "
-                         f"{', '.join(DATASETS)}; or give the path of a .csv or .npz file")
+                         f"{', '.join(DATASETS)}; or give the path of a .csv, .parquet or "
+                         ".npz file")
     if not path.is_file():
-        raise ValueError(f"'{path}' is not a file; give a .csv or .npz file")
-    if suffix == ".csv":
-        X, y, feature_names = read_csv(path, target)
-    elif suffix == ".npz":
-        if target is not None:
-            raise ValueError(f"target={target!r} applies to CSV files only; an .npz file "
-                             "gives its target as the array y")
-        X, y, feature_names = read_npz(path)
-    else:
+        raise ValueError(f"'{path}' is not a file; give a .csv, .parquet or .npz file")
+    if suffix not in known:
         raise ValueError(f"unsupported file type '{path.suffix}' for '{path}'; "
-                         "give a .csv or .npz file")
-    task = task or infer_task(y)
-    y, classes = _encode_target(y, task, f"'{path}'")
-    return Dataset(X, y, feature_names, classes, task, path.stem, str(path))
+                         "give a .csv, .parquet or .npz file")
+    return path
+
+
+def _load_table(path, target, features, drop, task, missing) -> Dataset:
+    frame, lines = read_table(path)
+    source = f"'{path}'"
+    features, target = cols.select_columns(frame.columns, target=target, features=features,
+                                           drop=drop, source=source)
+    keep, counts, notes = cols.missing_cells(frame[[*features, target]], target, lines,
+                                             missing, source)
+    if not keep.all():
+        frame = frame[keep].reset_index(drop=True)
+        lines = None if lines is None else lines[keep]
+    kinds = {}
+    for name in features:
+        if frame[name].isna().all():
+            raise ValueError(f'column "{name}" of {source} has no values; leave it out with '
+                             f"--drop {name}")
+        kinds[name] = cols.column_kind(frame[name])
+    X = cols.clean_features(frame, kinds, lines)
+    y, classes, task, reason = _target(frame[target], task, f'column "{target}" of {source}')
+    return Dataset(X, y, list(features), classes, task, path.stem, str(path), target=target,
+                   task_reason=reason, kinds=kinds, missing=counts, notes=notes)
 
 
 def _load_named(name, target, data_dir, task, download):
@@ -198,7 +239,8 @@ def _load_named(name, target, data_dir, task, download):
     if name in IDX_DATASETS:
         X, y, classes, feature_names, source = load_idx_dataset(name, data_dir,
                                                                 download=download)
-        return Dataset(X, y, feature_names, classes, table_task, name, source)
+        return Dataset(X, y, feature_names, classes, table_task, name, source, target="label",
+                       task_reason="the dataset's own task")
     from sklearn import datasets as skdatasets
 
     bunch = getattr(skdatasets, f"load_{name}")()
@@ -207,4 +249,5 @@ def _load_named(name, target, data_dir, task, download):
     else:
         y, classes = bunch.target.astype(np.float64), None
     X = np.asarray(bunch.data, dtype=np.float64)
-    return Dataset(X, y, list(bunch.feature_names), classes, table_task, name, "bundled")
+    return Dataset(X, y, list(bunch.feature_names), classes, table_task, name, "bundled",
+                   target="target", task_reason="the dataset's own task")

@@ -29,7 +29,8 @@ import numpy as np
 
 from gdlab.errors import DivergenceError
 from gdlab.lab.run_config import make_config
-from gdlab.lab.run_data import build_trainer, evaluate, prepare_data
+from gdlab.lab.run_data import build_trainer, prepare_data
+from gdlab.lab.run_metrics import evaluate
 
 RESULT_FIELDS = ("optimizer", "batch_size", "lr", "seed", "status", "epochs", "steps",
                  "final_loss", "best_val_metric", "best_val_epoch", "seconds",

@@ -6,6 +6,8 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
+from gdlab import _checks
+from gdlab.data.columns import MISSING_MODES
 from gdlab.lab.run_folder import CHECKPOINT_FILE, CONFIG_FILE, RUN_FILES, RunFolderError, jsonable
 
 #: every key of a run's configuration, with the ``gdlab train`` defaults
@@ -18,17 +20,32 @@ DEFAULT_CONFIG = {
     "epochs": 200, "tol": 1e-4, "patience": 10, "early_stopping": False,
     "seed": 0, "checkpoint_every": 10, "workers": 1, "sync_batchnorm": False,
     "test_size": 0.2, "val_size": 0.1,
+    "features": None, "drop": None, "missing": "impute",
 }
+
 
 def make_config(**overrides) -> dict:
     """A complete configuration: the defaults with ``overrides``; unknown keys are an error."""
     unknown = sorted(set(overrides) - set(DEFAULT_CONFIG))
     if unknown:
-        raise ValueError(f"unknown configuration key(s) {unknown}; known: "
-                         f"{sorted(DEFAULT_CONFIG)}")
+        hint = _checks.did_you_mean(unknown[0], DEFAULT_CONFIG)
+        known = ", ".join(sorted(DEFAULT_CONFIG))
+        raise ValueError(f"unknown configuration key(s) {', '.join(map(repr, unknown))}"
+                         + (f"{hint} Known keys: {known}" if hint else f"; known keys: {known}"))
     config = dict(DEFAULT_CONFIG)
     config.update(overrides)
     config["layers"] = [int(h) for h in config["layers"]]
+    for key in ("features", "drop"):
+        if config[key] is not None:
+            config[key] = [str(c) for c in config[key]] or None
+    config["missing"] = _checks.choice("missing", config["missing"], MISSING_MODES,
+                                       kind="--missing mode")
+    test, val = (_checks.fraction(k, config[k]) for k in ("test_size", "val_size"))
+    if test + val >= 1:
+        raise ValueError(f"test_size + val_size must be below 1, got {test:g} + {val:g}")
+    if config["early_stopping"] and val == 0:
+        raise ValueError("early stopping monitors the validation loss: it needs a "
+                         "validation part (val_size > 0)")
     return config
 
 

@@ -1,19 +1,17 @@
-"""The data and model of a run: load, split and standardise the dataset
-(:class:`PreparedData`), build the network, loss, optimizer and trainer of a configuration,
-and evaluate the result in the target's own units."""
+"""The data and model of a run: load, split and preprocess the dataset
+(:class:`PreparedData`), and build the network, loss, optimizer and trainer of a
+configuration. The run's metrics are :mod:`gdlab.lab.run_metrics`'s."""
 
 from __future__ import annotations
 
-import math
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 import numpy as np
 
 from gdlab.data.datasets import load_dataset
-from gdlab.data.split import split, standardize
+from gdlab.data.split import split
 from gdlab.distributed.syncbn import convert_sync_batchnorm
 from gdlab.nn.losses import CrossEntropyLoss, MSELoss
-from gdlab.nn.penalty import L2Penalty
 from gdlab.nn.sequential import mlp
 from gdlab.optim.registry import optimizer_entry
 from gdlab.schedules.spec import make_schedule
@@ -22,7 +20,13 @@ from gdlab.training.trainer import Trainer
 
 @dataclass
 class PreparedData:
-    """The split, scaled arrays of a run and what the CLI says about them."""
+    """The split, preprocessed arrays of a run and what the run says about them.
+
+    ``preprocessor`` is the fitted scikit-learn Pipeline that turned the rows into ``X_*``
+    (:mod:`gdlab.data.preprocess`); ``kinds`` the feature columns' kinds (None for an array
+    dataset); ``missing`` the cells imputation filled per column; ``notes`` rows dropped.
+    ``X_val``/``X_test`` (and their ``y``) are None when ``val_size``/``test_size`` is 0.
+    """
 
     name: str
     task: str
@@ -32,45 +36,70 @@ class PreparedData:
     n_outputs: int
     X_train: np.ndarray
     y_train: np.ndarray
-    X_val: np.ndarray
-    y_val: np.ndarray
-    X_test: np.ndarray
-    y_test: np.ndarray          # original units (regression)
+    X_val: np.ndarray | None
+    y_val: np.ndarray | None
+    X_test: np.ndarray | None
+    y_test: np.ndarray | None   # original units (regression)
     y_mean: float = 0.0         # regression target scaling (train statistics)
     y_scale: float = 1.0
+    target: str | None = None
+    feature_names: list = field(default_factory=list)
+    kinds: dict | None = None
+    preprocessor: object = None
+    missing: dict = field(default_factory=dict)
+    notes: list = field(default_factory=list)
 
 
 def prepare_data(config: dict) -> PreparedData:
-    """Load, check, split and standardise the data of ``config`` (ValueError for bad data)."""
+    """Load, check, split and preprocess the data of ``config`` (ValueError for bad data)."""
+    from gdlab.data.preprocess import make_preprocessor
+
     task = None if config["task"] == "auto" else config["task"]
     ds = load_dataset(config["dataset"], target=config["target"], data_dir=config["data_dir"],
-                      task=task)
+                      task=task, features=config.get("features"), drop=config.get("drop"),
+                      missing=config.get("missing", "impute"))
     if ds.n_samples == 0:
         raise ValueError(f"dataset {ds.name!r} is empty: no samples")
-    if ds.task == "classification":
-        if ds.n_classes < 2:
-            raise ValueError(f"the target of {ds.name!r} has a single class "
-                             f"({ds.classes[0]!r}); classification needs at least two")
-        note = (f"classification ({ds.n_classes} classes)" if task else
-                f"classification (auto: the target holds {ds.n_classes} distinct labels, "
-                "not fractional values)")
-    else:
-        note = "regression" if task else "regression (auto: the target has fractional values)"
+    if ds.task == "classification" and ds.n_classes < 2:
+        raise ValueError(f"the target of {ds.name!r} has a single class "
+                         f"({ds.classes[0]!r}); classification needs at least two")
+    note = f'target "{ds.target}": {ds.task} ({ds.task_reason})'
     dtype = np.dtype(config["dtype"])
-    parts = split(ds.X, ds.y, test_size=config["test_size"], val_size=config["val_size"],
-                  task=ds.task, seed=int(config["seed"]))
-    _, X_train, X_val, X_test = standardize(parts.X_train, parts.X_val, parts.X_test,
-                                            dtype=dtype)
+    parts = split(np.arange(ds.n_samples), ds.y, test_size=config["test_size"],
+                  val_size=config["val_size"], task=ds.task, seed=int(config["seed"]))
+    rows = [parts.X_train, parts.X_val, parts.X_test]
+    X_train, X_val, X_test = (None if r is None else _rows(ds.X, r) for r in rows)
+    if ds.is_table:
+        _check_training_columns(X_train, ds.name)
+    pre = make_preprocessor(ds.kinds)
+    X_train = pre.fit_transform(X_train).astype(dtype, copy=False)
+    X_val, X_test = (None if X is None else pre.transform(X).astype(dtype, copy=False)
+                     for X in (X_val, X_test))
     y_train, y_val, y_test = parts.y_train, parts.y_val, parts.y_test
     y_mean, y_scale = 0.0, 1.0
     if ds.task == "regression":
         y_mean = float(np.mean(y_train))
         y_scale = float(np.std(y_train)) or 1.0
         y_train = ((y_train - y_mean) / y_scale).astype(dtype).reshape(-1, 1)
-        y_val = ((y_val - y_mean) / y_scale).astype(dtype).reshape(-1, 1)
+        if y_val is not None:
+            y_val = ((y_val - y_mean) / y_scale).astype(dtype).reshape(-1, 1)
     n_outputs = ds.n_classes if ds.task == "classification" else 1
-    return PreparedData(ds.name, ds.task, note, ds.classes, ds.n_features, n_outputs,
-                        X_train, y_train, X_val, y_val, X_test, y_test, y_mean, y_scale)
+    return PreparedData(ds.name, ds.task, note, ds.classes, X_train.shape[1], n_outputs,
+                        X_train, y_train, X_val, y_val, X_test, y_test, y_mean, y_scale,
+                        target=ds.target, feature_names=list(ds.feature_names),
+                        kinds=ds.kinds, preprocessor=pre, missing=ds.missing, notes=ds.notes)
+
+
+def _rows(X, index):
+    return X.iloc[index] if hasattr(X, "iloc") else X[index]
+
+
+def _check_training_columns(frame, name) -> None:
+    """Every feature column needs a value in the training part, to learn its fill value."""
+    empty = [c for c in frame.columns if frame[c].isna().all()]
+    if empty:
+        raise ValueError(f'column "{empty[0]}" of {name!r} has no value in the training part '
+                         f"of the split; leave it out with --drop {empty[0]}")
 
 
 def build_network(config: dict, data: PreparedData):
@@ -126,25 +155,3 @@ def build_trainer(config: dict, data: PreparedData, *, progress=False, comm=None
         callbacks=tuple(callbacks), progress=progress, seed=int(config["seed"]), comm=comm,
         checkpoint_path=checkpoint_path, checkpoint_every=config["checkpoint_every"],
     )
-
-
-def evaluate(trainer, data: PreparedData, config: dict) -> dict:
-    """Test metrics and the final training loss (the objective, ``alpha`` penalty included)."""
-    net, loss = trainer.net, trainer.loss
-    out = {}
-    train_out = net.predict(data.X_train)
-    final = float(loss(train_out, data.y_train))
-    final += L2Penalty(net, float(config["alpha"])).value(len(data.X_train))
-    out["final_loss"] = final
-    if data.task == "classification":
-        out["train_accuracy"] = float(np.mean(np.argmax(train_out, axis=1) == data.y_train))
-    pred = net.predict(data.X_test)
-    if data.task == "classification":
-        out["test_accuracy"] = float(np.mean(np.argmax(pred, axis=1) == data.y_test))
-    else:
-        values = pred[:, 0].astype(np.float64) * data.y_scale + data.y_mean
-        err = values - data.y_test
-        out["test_mse"] = float(np.mean(err * err))
-        total = float(np.sum((data.y_test - data.y_test.mean()) ** 2))
-        out["test_r2"] = 1.0 - float(np.sum(err * err)) / total if total > 0 else math.nan
-    return out

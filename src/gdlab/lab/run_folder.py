@@ -12,9 +12,9 @@ from pathlib import Path
 import numpy as np
 
 CONFIG_FILE, METRICS_FILE, HISTORY_FILE = "config.json", "metrics.json", "history.csv"
-CHECKPOINT_FILE = "checkpoint.npz"
+CHECKPOINT_FILE, MODEL_FILE = "checkpoint.npz", "model.npz"
 #: files a run writes; --force removes them before a different run takes the folder
-RUN_FILES = (CONFIG_FILE, METRICS_FILE, HISTORY_FILE, "loss.png", "accuracy.png")
+RUN_FILES = (CONFIG_FILE, METRICS_FILE, HISTORY_FILE, MODEL_FILE, "loss.png", "accuracy.png")
 
 
 def fresh_run_dir(kind: str = "train", root="runs") -> Path:

@@ -1,16 +1,19 @@
 """The ``gdlab train`` job as a library function: :func:`run_training`.
 
 A *run* is a folder holding ``config.json`` (written as soon as training starts),
-``checkpoint*`` files, and at the end ``metrics.json``, ``history.csv``, ``loss.png`` and
+``checkpoint*`` files, and at the end ``model.npz`` (the model: :mod:`gdlab.lab.run_model`,
+:func:`gdlab.load_model`), ``metrics.json``, ``history.csv``, ``loss.png`` and
 ``accuracy.png`` (classification). The same configuration and seed give the same run: the
 data split, the initial weights and the shuffling all derive from ``config["seed"]``.
 
 The data path (:mod:`gdlab.lab.run_data`): load (:func:`gdlab.data.load_dataset`), split
-stratified into train 70 %, validation 10 % and test 20 %, standardise features with the
-training part's statistics (regression targets too; losses are then in standardised units,
-test errors in the target's own units), build an MLP, train it with
-:class:`gdlab.training.Trainer`, evaluate. The configuration is :mod:`gdlab.lab.run_config`'s,
-the folder and its files :mod:`gdlab.lab.run_folder`'s.
+stratified into train 70 %, validation 10 % and test 20 % (``test_size``, ``val_size``),
+learn the preprocessing on the training part (a table's imputation, one-hot encoding and
+scaling, :mod:`gdlab.data.preprocess`; an array's scaling), standardise regression targets
+(losses are then in standardised units, test errors in the target's own units), build an
+MLP, train it with :class:`gdlab.training.Trainer`, evaluate (:mod:`gdlab.lab.run_metrics`).
+The configuration is :mod:`gdlab.lab.run_config`'s, the folder and its files
+:mod:`gdlab.lab.run_folder`'s.
 """
 
 from __future__ import annotations
@@ -26,7 +29,7 @@ from gdlab.lab.run_config import (  # noqa: F401 - DEFAULT_CONFIG is public here
     make_config,
     read_saved_config,
 )
-from gdlab.lab.run_data import build_trainer, check_batch_size, evaluate, prepare_data
+from gdlab.lab.run_data import build_trainer, check_batch_size, prepare_data
 from gdlab.lab.run_folder import (  # noqa: F401 - fresh_run_dir is public here too
     CHECKPOINT_FILE,
     CONFIG_FILE,
@@ -39,6 +42,8 @@ from gdlab.lab.run_folder import (  # noqa: F401 - fresh_run_dir is public here 
     write_json,
     write_plots,
 )
+from gdlab.lab.run_metrics import evaluate, stop_reason
+from gdlab.lab.run_model import save_model
 from gdlab.training import checkpoint as ckpt
 
 
@@ -86,9 +91,8 @@ def run_training(config: dict, out=None, *, resume: bool = False, force: bool = 
         if root:
             check_folder(out, config, force=force)
     data = prepare_data(config)
-    log(f"data: {data.name}, {len(data.X_train)} train / {len(data.X_val)} validation / "
-        f"{len(data.X_test)} test samples, {data.n_features} features")
-    log(f"task: {data.task_note}")
+    for line in describe_data(data):
+        log(line)
     snapshot = _EpochSnapshot()
     # built (and so validated) before anything is written into the folder
     trainer = build_trainer(config, data, progress=progress, comm=comm,
@@ -107,7 +111,7 @@ def run_training(config: dict, out=None, *, resume: bool = False, force: bool = 
         write_json(out / CONFIG_FILE, config)
         if on_start:
             on_start(out)
-    stopped = _train(trainer, data, config, out, state, meta, snapshot, root)
+    stopped = _train(trainer, data, config, out, state, meta, snapshot, root, log)
     if stopped == "interrupted":
         return _interrupted(out, state, snapshot)
     return _finish(trainer, data, config, out, stopped, workers, root)
@@ -147,7 +151,7 @@ def _resume(config, out, log):
     return config, out, state, meta
 
 
-def _train(trainer, data, config, out, state, meta, snapshot, root):
+def _train(trainer, data, config, out, state, meta, snapshot, root, log):
     """Train what remains of the run; returns why it stopped. The checkpoint holds the state
     at the end (or, after an interrupt or a divergence, at the end of the last whole epoch)."""
     checkpoint = out / CHECKPOINT_FILE
@@ -156,10 +160,12 @@ def _train(trainer, data, config, out, state, meta, snapshot, root):
     stopped = meta.get("stopped_because")
     remaining = config["epochs"] - trainer.epoch
     if finished or remaining <= 0:
+        log(finished_hint(out, stopped or "max_epochs", trainer.epoch))
         return stopped or "max_epochs"
+    validation = None if data.X_val is None else (data.X_val, data.y_val)
     try:
-        result = trainer.fit(data.X_train, data.y_train,
-                             validation_data=(data.X_val, data.y_val), epochs=remaining)
+        result = trainer.fit(data.X_train, data.y_train, validation_data=validation,
+                             epochs=remaining)
     except DivergenceError as exc:
         if root and snapshot.state is not None:
             # the state at the end of the last whole epoch is the last good one: keep it
@@ -182,6 +188,18 @@ def _train(trainer, data, config, out, state, meta, snapshot, root):
     return stopped
 
 
+def finished_hint(out, stopped: str, epoch: int) -> str:
+    """What to do when ``--resume`` finds a finished run: there is nothing left to train."""
+    if stopped == "max_epochs":
+        return (f"'{out}' had already finished its {epoch} epochs: nothing to train, the "
+                f"outputs are rewritten. To train further, raise --epochs: gdlab train "
+                f"--resume {out} --epochs {2 * epoch}")
+    return (f"'{out}' had already finished at epoch {epoch}, stopped by its stopping rule "
+            f"({stopped}): nothing to train, the outputs are rewritten. --resume continues a "
+            "run that reached --epochs; to train longer, start a new run with a lower --tol "
+            "or a higher --patience")
+
+
 def _interrupted(out, state, snapshot):
     checkpoint = out / CHECKPOINT_FILE
     done = snapshot.state["epoch"] if snapshot.state is not None else (
@@ -191,21 +209,45 @@ def _interrupted(out, state, snapshot):
             "checkpoint": str(checkpoint) if checkpoint.exists() else None}
 
 
+def describe_data(data) -> list[str]:
+    """The run's header: the data, its split, the target and its task, what was filled in."""
+    sizes = " / ".join(f"{0 if X is None else len(X)} {part}" for X, part in (
+        (data.X_train, "train"), (data.X_val, "validation"), (data.X_test, "test")))
+    columns = (f"{len(data.feature_names)} columns -> {data.n_features} features"
+               if data.kinds is not None else f"{data.n_features} features")
+    lines = [f"data: {data.name}, {sizes} samples, {columns}", data.task_note]
+    lines += [f"note: {n}" for n in data.notes]
+    if data.missing:
+        filled = ", ".join(f'"{k}" {v}' for k, v in data.missing.items())
+        lines.append(f"filled {sum(data.missing.values())} missing cells (median for numbers, "
+                     f"most frequent value for categories): {filled}")
+    return lines
+
+
 def _finish(trainer, data, config, out, stopped, workers, root):
-    """The run's metrics, written with the history and the figures (rank 0)."""
+    """The run's metrics, written with the model, the history and the figures (rank 0)."""
     history = trainer.history.as_dict()
     metrics = {
-        "dataset": data.name, "task": data.task,
+        "dataset": data.name, "target": data.target, "task": data.task,
+        "task_reason": data.task_note,
         **evaluate(trainer, data, config),
         "epochs": trainer.epoch, "steps": trainer.step,
         "seconds": float(np.nansum(history.get("time", [0.0]))),
         "workers": workers, "stopped_because": stopped,
-        "n_train": len(data.X_train), "n_val": len(data.X_val), "n_test": len(data.X_test),
-        "classes": data.classes, "config": config,
+        "stopped_reason": stop_reason(stopped, config, history, trainer.epoch),
+        "n_train": len(data.X_train), "n_val": _count(data.X_val),
+        "n_test": _count(data.X_test), "classes": data.classes,
+        "features": data.feature_names, "filled_cells": data.missing, "notes": data.notes,
+        "config": config,
     }
     if root:
+        save_model(out, trainer.net, data, config)
         write_json(out / METRICS_FILE, metrics)
         write_history_csv(out / HISTORY_FILE, history)
         write_plots(out, history, data.task, data.name)
     metrics["out"] = str(out)
     return metrics
+
+
+def _count(X) -> int:
+    return 0 if X is None else len(X)

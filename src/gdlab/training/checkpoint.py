@@ -1,5 +1,10 @@
 """Checkpoints: a nested training state written atomically to one ``.npz`` file, never pickled.
 
+The same sealed file carries other records under their own ``format`` name and version: a
+run's model (``gdlab-model``, :mod:`gdlab.lab.run_model`) is written with :func:`save_sealed`
+and read with :func:`load_sealed`, so that both get the same atomic write, checksum and
+version check.
+
 Layout of the file (a NumPy ``.npz``, i.e. a zip of ``.npy`` arrays):
 
 * ``a0, a1, ...``: every NumPy array found in the state;
@@ -32,7 +37,7 @@ from gdlab.errors import CheckpointError
 FORMAT = "gdlab-checkpoint"
 VERSION = 1
 
-__all__ = ["save_checkpoint", "load_checkpoint", "FORMAT", "VERSION"]
+__all__ = ["save_checkpoint", "load_checkpoint", "save_sealed", "load_sealed", "FORMAT", "VERSION"]
 
 
 def _encode(obj, arrays, where="state"):
@@ -86,17 +91,17 @@ def _seal(npz: bytes) -> bytes:
     return body + _COMMENT_LEN.to_bytes(2, "little") + _TAG + digest
 
 
-def _unseal(raw: bytes, path) -> bytes:
+def _unseal(raw: bytes, path, what="checkpoint") -> bytes:
     """The file's bytes once its checksum is verified (CheckpointError otherwise)."""
     n = _COMMENT_LEN + 2
     if len(raw) < n + 20 or raw[-_COMMENT_LEN:-64] != _TAG:
         if _TAG in raw[-(n + 22):] or not _readable_zip(raw):
-            raise CheckpointError(f"checkpoint {path} is truncated or corrupt: its end (the "
+            raise CheckpointError(f"{what} {path} is truncated or corrupt: its end (the "
                                   "archive directory and checksum) is missing or damaged")
-        raise CheckpointError(f"{path} is not a gdlab checkpoint (it has no gdlab checksum)")
+        raise CheckpointError(f"{path} is not a gdlab {what} (it has no gdlab checksum)")
     if raw[-n:-_COMMENT_LEN] != _COMMENT_LEN.to_bytes(2, "little") or (
             hashlib.sha256(raw[:-n]).hexdigest().encode("ascii") != raw[-64:]):
-        raise CheckpointError(f"checkpoint {path} is corrupt: its SHA-256 checksum does not "
+        raise CheckpointError(f"{what} {path} is corrupt: its SHA-256 checksum does not "
                               "match its contents")
     return raw
 
@@ -121,28 +126,41 @@ def save_checkpoint(path, state: dict, *, config: dict | None = None) -> Path:
     The file at ``path`` is replaced atomically; until then the previous one stays intact.
     Returns the path.
     """
+    return save_sealed(path, state, format=FORMAT, version=VERSION, config=config)
+
+
+def save_sealed(path, state: dict, *, format: str, version: int, config: dict | None = None,
+                what: str = "checkpoint") -> Path:
+    """Write ``state`` as a sealed file of ``format`` and ``version`` (see the module
+    docstring): atomically, with a SHA-256 checksum, never pickled. ``what`` names the file
+    in error messages ("checkpoint", "model file"). Returns the path."""
     path = Path(path)
     if not isinstance(state, dict):
         raise TypeError(f"state must be a dict, got {type(state).__name__}")
     arrays: dict[str, np.ndarray] = {}
-    body = {"format": FORMAT, "version": VERSION, "state": _encode(state, arrays),
+    body = {"format": format, "version": version, "state": _encode(state, arrays),
             "config": _encode(config, {}, "config") if config is not None else None}
     meta = json.dumps(body, allow_nan=True, sort_keys=True).encode("utf-8")
     arrays["__meta__"] = np.frombuffer(meta, dtype=np.uint8)
     buffer = io.BytesIO()
     np.savez(buffer, **arrays)
-    data = _seal(buffer.getvalue())
+    _write_atomically(path, _seal(buffer.getvalue()), what)
+    return path
+
+
+def _write_atomically(path: Path, data: bytes, what: str) -> None:
+    """Temporary file in the same folder, fsync, rename over ``path``, fsync the folder."""
     folder = path.parent if str(path.parent) else Path(".")
     try:
         is_folder = folder.is_dir()
     except OSError as exc:  # e.g. a parent folder that this user may not enter
-        raise _write_error(exc, path) from exc
+        raise _write_error(exc, path, what) from exc
     if not is_folder:
-        raise FileNotFoundError(f"cannot save checkpoint {path}: folder {folder} does not exist")
+        raise FileNotFoundError(f"cannot save {what} {path}: folder {folder} does not exist")
     try:
         fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=folder)
     except OSError as exc:
-        raise _write_error(exc, path) from exc
+        raise _write_error(exc, path, what) from exc
     try:
         with os.fdopen(fd, "wb") as f:
             _write(f, data)
@@ -155,18 +173,17 @@ def save_checkpoint(path, state: dict, *, config: dict | None = None) -> Path:
         except OSError:
             pass
         if isinstance(exc, OSError):
-            raise _write_error(exc, path) from exc
+            raise _write_error(exc, path, what) from exc
         raise
     _fsync_folder(folder)
     _remove_stale_temporaries(folder, path.name)
-    return path
 
 
-def _write_error(exc: OSError, path) -> OSError:
-    """The same kind of OSError (disk full, permission...), naming the checkpoint."""
+def _write_error(exc: OSError, path, what="checkpoint") -> OSError:
+    """The same kind of OSError (disk full, permission...), naming the file."""
     reason = exc.strerror or str(exc)
-    return OSError(exc.errno, f"cannot write checkpoint {path} ({reason}); the previous "
-                              "checkpoint there, if any, is unchanged")
+    return OSError(exc.errno, f"cannot write {what} {path} ({reason}); the previous "
+                              f"{what} there, if any, is unchanged")
 
 
 def _remove_stale_temporaries(folder, name):
@@ -198,34 +215,45 @@ def load_checkpoint(path) -> tuple[dict, dict | None]:
     Raises :class:`gdlab.CheckpointError` naming the file when it is missing, truncated,
     corrupt (checksum or zip CRC mismatch), not a gdlab checkpoint or of another version.
     """
+    return load_sealed(path, format=FORMAT, version=VERSION)
+
+
+def load_sealed(path, *, format: str, version: int,
+                what: str = "checkpoint") -> tuple[dict, dict | None]:
+    """Read a file written by :func:`save_sealed` with this ``format`` and ``version``;
+    returns ``(state, config)``. The checksum is verified before anything is parsed and
+    arrays are read with ``allow_pickle=False``: no code in the file is ever run. Raises
+    :class:`gdlab.CheckpointError` naming the file (``what``) and the problem."""
     path = Path(path)
     if not path.is_file():
-        raise CheckpointError(f"checkpoint {path} does not exist")
+        raise CheckpointError(f"{what} {path} does not exist")
     try:
         raw = path.read_bytes()
     except OSError as exc:
-        raise CheckpointError(f"checkpoint {path} cannot be read: {exc}") from None
-    raw = _unseal(raw, path)
+        raise CheckpointError(f"{what} {path} cannot be read: {exc}") from None
+    raw = _unseal(raw, path, what)
     try:
         with np.load(io.BytesIO(raw), allow_pickle=False) as npz:
             arrays = {name: npz[name] for name in npz.files}
     except (zipfile.BadZipFile, EOFError, OSError, ValueError, KeyError) as exc:
-        raise CheckpointError(f"checkpoint {path} is corrupt and cannot be read "
+        raise CheckpointError(f"{what} {path} is corrupt and cannot be read "
                               f"({type(exc).__name__}: {exc})") from None
     if "__meta__" not in arrays:
-        raise CheckpointError(f"{path} is not a gdlab checkpoint (no __meta__)")
+        raise CheckpointError(f"{path} is not a gdlab {what} (no __meta__)")
     meta = arrays.pop("__meta__").tobytes()
     try:
         body = json.loads(meta.decode("utf-8"))
     except (UnicodeDecodeError, json.JSONDecodeError) as exc:
-        raise CheckpointError(f"checkpoint {path} has unreadable metadata: {exc}") from None
-    if body.get("format") != FORMAT:
-        raise CheckpointError(f"{path} is not a gdlab checkpoint (format {body.get('format')!r})")
-    if body.get("version") != VERSION:
-        raise CheckpointError(f"checkpoint {path} has format version {body.get('version')!r}, "
-                              f"but this gdlab reads version {VERSION}")
+        raise CheckpointError(f"{what} {path} has unreadable metadata: {exc}") from None
+    if not isinstance(body, dict) or body.get("format") != format:
+        found = body.get("format") if isinstance(body, dict) else None
+        raise CheckpointError(f"{path} is not a gdlab {what} (format {found!r}, expected "
+                              f"{format!r})")
+    if body.get("version") != version:
+        raise CheckpointError(f"{what} {path} has format version {body.get('version')!r}, "
+                              f"but this gdlab reads version {version}")
     try:
         state = _decode(body["state"], arrays)
     except KeyError as exc:
-        raise CheckpointError(f"checkpoint {path} is inconsistent: array {exc} is missing") from None
+        raise CheckpointError(f"{what} {path} is inconsistent: array {exc} is missing") from None
     return state, body.get("config")
