@@ -11,6 +11,7 @@ stopping rule is a training-loop callback (:class:`gdlab.estimators.stopping.Skl
 The modules: :mod:`~gdlab.estimators.base` (what both estimators share),
 :mod:`~gdlab.estimators.classifier`, :mod:`~gdlab.estimators.regressor`,
 :mod:`~gdlab.estimators.params` (parameters, solvers, scikit-learn's initial weights),
+:mod:`~gdlab.estimators.fitted` (the fitted attributes and the network they describe),
 :mod:`~gdlab.estimators.losses` (losses in scikit-learn's scaling) and
 :mod:`~gdlab.estimators.stopping`.
 
@@ -30,7 +31,13 @@ Documented differences from scikit-learn 1.9:
   ``predict`` (scikit-learn may return an untrained model with ``loss_ = nan``, or NaN);
 * ``validation_loss_curve_`` (new) is the data loss on the validation split, without the L2
   penalty; with ``batchnorm=True`` the hidden layers' ``intercepts_`` are zeros (BatchNorm's
-  shift replaces the bias).
+  shift replaces the bias) and ``batchnorm_`` (new) holds BatchNorm's parameters and running
+  statistics.
+
+The fitted attributes are the model (:mod:`~gdlab.estimators.fitted`; GDClassifier's
+docstring lists them and the forward pass they define): fits continue from them, predictions
+compute from them, and an estimator made fitted by setting them predicts as the one they came
+from.
 """
 
 

@@ -16,6 +16,7 @@ from sklearn.utils.optimize import _check_optimize_result
 from sklearn.utils.validation import _check_sample_weight, check_is_fitted, validate_data
 
 from gdlab.errors import DivergenceError
+from gdlab.estimators import fitted as F
 from gdlab.estimators import params as P
 from gdlab.estimators.losses import make_loss
 from gdlab.estimators.stopping import Curves, SklearnStopping
@@ -40,6 +41,11 @@ def dense_finite(X):
     return X
 
 
+def _same_architecture(cached, arch) -> bool:
+    """Whether a network built with ``cached`` (mlp's arguments and its seed) is of ``arch``."""
+    return cached is not None and {k: v for k, v in cached.items() if k != "seed"} == arch
+
+
 def partial_fit_available(est) -> bool:
     """``partial_fit`` exists for the stochastic solvers only, as in scikit-learn."""
     if est.solver == "lbfgs":
@@ -59,39 +65,6 @@ class GDBase(BaseEstimator):
             if name not in ("self", "__class__"):
                 setattr(self, name, value)
 
-    # ---- fitted weights: views into the network's flat buffer --------------------------------
-    @property
-    def coefs_(self):
-        """The weight matrices, ``coefs_[i]`` of shape (units of layer i, units of layer i+1)."""
-        if "_net" not in self.__dict__:
-            raise AttributeError("coefs_ is set by fit")
-        return [layer.W for layer in P.dense_layers(self._net)]
-
-    @coefs_.setter
-    def coefs_(self, values):
-        self._set_weights("W", values)
-
-    @property
-    def intercepts_(self):
-        """The bias vectors, ``intercepts_[i]`` of shape (units of layer i+1,). With
-        ``batchnorm=True`` the hidden layers have none (BatchNorm's shift replaces it): zeros."""
-        if "_net" not in self.__dict__:
-            raise AttributeError("intercepts_ is set by fit")
-        return [layer.b if layer.b is not None else np.zeros(layer.out_features, layer.W.dtype)
-                for layer in P.dense_layers(self._net)]
-
-    @intercepts_.setter
-    def intercepts_(self, values):
-        self._set_weights("b", values)
-
-    def _set_weights(self, name, values):
-        views = [getattr(layer, name) for layer in P.dense_layers(self._net)]
-        if len(values) != len(views):
-            raise ValueError(f"expected {len(views)} arrays, got {len(values)}")
-        for view, value in zip(views, values):
-            if view is not None:
-                view[...] = np.broadcast_to(value, view.shape)
-
     # ---- fit ------------------------------------------------------------------------------
     def _fit(self, X, y, sample_weight=None, incremental=False):
         hidden = self.hidden_layer_sizes
@@ -106,14 +79,20 @@ class GDBase(BaseEstimator):
                 self.learning_rate != "constant":
             raise ValueError(f"lr_schedule={self.lr_schedule!r} and learning_rate="
                              f"{self.learning_rate!r} both set the learning rate; use one")
-        first_pass = "_net" not in self.__dict__ or (not self.warm_start and not incremental)
+        # the fitted attributes are the state: a fit continues from them (warm start,
+        # partial_fit), whoever set them
+        first_pass = "coefs_" not in self.__dict__ or (not self.warm_start and not incremental)
         X, y, target = self._validate_input(X, y, incremental, reset=first_pass)
         sw = None if sample_weight is None else _check_sample_weight(sample_weight, X)
         sw = self._with_class_weight(y, sw, incremental)
         rs = check_random_state(self.random_state)
         # random draws in MLPClassifier's order: initial weights, validation split, shuffling
-        weights = self._initialize(X.shape[1], hidden, acts, X.dtype, rs) if first_pass else None
-        dtype = np.dtype(self._arch["dtype"])
+        if first_pass:
+            weights = self._initialize(X.shape[1], hidden, acts, X.dtype, rs)
+            arch = self._arch
+        else:
+            arch = self._continued_architecture(hidden)
+        dtype = np.dtype(arch["dtype"])
         X = X.astype(dtype, copy=False)
         target = self._cast_target(target, dtype)
         if sw is not None:
@@ -127,6 +106,9 @@ class GDBase(BaseEstimator):
             validation += (loss,)
         if first_pass:
             self._build(weights, rs)
+        else:
+            self._network_of_attributes(arch, rs)
+        F.write_back(self, self._net)  # from here on the attributes are the network's arrays
         self._net.fast = self.fast
         if self.solver == "lbfgs":
             self._fit_lbfgs(X, target, sw, loss)
@@ -140,6 +122,32 @@ class GDBase(BaseEstimator):
             raise ValueError(f"the training loss is {self.loss_}: the input data may contain "
                              "values too large for the network and need to be scaled")
         return self
+
+    def _continued_architecture(self, hidden):
+        """The architecture of the fitted attributes that a warm start or partial_fit
+        continues from, which ``hidden_layer_sizes`` must agree with."""
+        arch = F.architecture(self)
+        if arch["hidden"] != hidden:
+            raise ValueError(f"hidden_layer_sizes={self.hidden_layer_sizes!r} but the fitted "
+                             f"coefs_ have hidden layers of {tuple(arch['hidden'])} units: a warm "
+                             "start or partial_fit continues the fitted model")
+        return arch
+
+    def _network_of_attributes(self, arch, rs):
+        """Make ``_net`` the network of the fitted attributes: the trained one if they are its
+        own arrays, else a new one (arrays a user still holds are never overwritten) that takes
+        over the optimizer's state."""
+        net, cached = self.__dict__.get("_net"), self.__dict__.get("_arch")
+        if net is not None and _same_architecture(cached, arch) and F.in_sync(self, net):
+            return
+        opt, sched = (self.__dict__.get(key) for key in ("_optimizer", "_schedule"))
+        self._arch = dict(arch, seed=int(rs.randint(np.iinfo(np.int32).max)))
+        new = mlp(**self._arch)
+        F.load(self, new)
+        self._net = new
+        same_size = net is not None and net.flat_parameters.shape == new.flat_parameters.shape
+        self._attach_optimizer(opt.state_dict() if opt is not None and same_size else None,
+                               sched.state_dict() if sched is not None and same_size else None)
 
     def _initialize(self, n_features, hidden, acts, dtype, rs):
         """Fitted attributes of a fresh model; returns scikit-learn's initial weights or None."""
@@ -170,10 +178,15 @@ class GDBase(BaseEstimator):
         return Curves()
 
     def _read_curves(self) -> Curves:
-        """The records a fit continues from (``n_iter_`` counts this fit's epochs only)."""
-        return Curves(0, self.t_, getattr(self, "loss_", None), self.loss_curve_,
-                      self.best_loss_, self.validation_scores_, self.validation_loss_curve_,
-                      self.best_validation_score_, self._no_improvement_count)
+        """The records a fit continues from (``n_iter_`` counts this fit's epochs only); those
+        missing from a model whose attributes were set by hand start as a new fit's."""
+        get, fresh = self.__dict__.get, self._fresh_curves()
+        return Curves(0, get("t_", 0), get("loss_"), get("loss_curve_", fresh.loss_curve),
+                      get("best_loss_", fresh.best_loss),
+                      get("validation_scores_", fresh.validation_scores),
+                      get("validation_loss_curve_", fresh.validation_loss_curve),
+                      get("best_validation_score_", fresh.best_validation_score),
+                      get("_no_improvement_count", 0))
 
     def _store_curves(self, c: Curves) -> None:
         """Write the records of a fit as fitted attributes: the one place that does."""
@@ -190,6 +203,7 @@ class GDBase(BaseEstimator):
         """The network (its seed drives weight_init and Dropout), with ``weights`` if given."""
         self._arch["seed"] = int(rs.randint(np.iinfo(np.int32).max))
         self._net = mlp(**self._arch)
+        self._optimizer = self._schedule = None
         for layer, (W, b) in zip(P.dense_layers(self._net), weights or ()):
             layer.W[...] = W
             if layer.b is not None:  # with batchnorm, BatchNorm's beta replaces the bias
@@ -230,7 +244,7 @@ class GDBase(BaseEstimator):
 
     def _stochastic_optimizer(self, incremental):
         """The optimizer (and schedule) of this fit: kept across partial_fit calls."""
-        if not incremental or self._optimizer is None:
+        if not incremental or self.__dict__.get("_optimizer") is None:
             name, kwargs = P.optimizer_spec(self)
             self._optimizer = make_optimizer(name, [self._net.flat_parameters], **kwargs)
             self._schedule = None
@@ -255,8 +269,10 @@ class GDBase(BaseEstimator):
     def _fit_stochastic(self, X, target, sw, loss, incremental, rs, validation):
         net = self._net
         if "loss_curve_" not in self.__dict__ or (
-                self.early_stopping != (self.validation_scores_ is not None)):
-            self._store_curves(self._fresh_curves())  # warm start after lbfgs, or switched
+                self.early_stopping != (self.__dict__.get("validation_scores_") is not None)):
+            fresh = self._fresh_curves()  # warm start after lbfgs, switched, or set by hand
+            fresh.t = self.__dict__.get("t_", 0)
+            self._store_curves(fresh)
         optimizer = self._stochastic_optimizer(incremental)
         curves = self._read_curves()
         stopper = SklearnStopping(self, curves, optimizer, net, X.shape[0],
@@ -287,12 +303,13 @@ class GDBase(BaseEstimator):
     # ---- predict --------------------------------------------------------------------------
     def _forward(self, X):
         """The network's output (logits for classifiers) on validated ``X``."""
-        check_is_fitted(self)
+        check_is_fitted(self, "coefs_")
         X = validate_data(self, X, accept_sparse=["csr", "csc"],
                           dtype=(np.float64, np.float32), reset=False, ensure_all_finite=False)
         X = dense_finite(X)
+        net = self._predicting_network()
         with np.errstate(over="ignore", invalid="ignore"):
-            out = predict_chunked(self._net, X.astype(self._net.dtype, copy=False))
+            out = predict_chunked(net, X.astype(net.dtype, copy=False))
         bad = ~np.isfinite(out)
         if bad.any():  # finite input, but too large for the network: say so, never answer NaN
             row = int(np.argwhere(bad)[0][0])
@@ -301,35 +318,57 @@ class GDBase(BaseEstimator):
                              "training data were scaled")
         return out
 
-    # ---- pickling: the network and optimizer travel as their state dicts ----------------------
+    def _predicting_network(self):
+        """The network of the fitted attributes: the trained one while they are its own arrays,
+        else one built from them for this call (predict changes nothing on the estimator)."""
+        arch = F.architecture(self)
+        net = self.__dict__.get("_net")
+        if net is not None and _same_architecture(self.__dict__.get("_arch"), arch) \
+                and F.in_sync(self, net):
+            return net
+        net = mlp(**dict(arch, init="zeros"))  # the values come from the attributes
+        F.load(self, net)
+        return net
+
+    # ---- pickling: the fitted attributes travel; the network is rebuilt from them ----------
     def __getstate__(self):
-        state = super().__getstate__()
-        state = dict(state)
-        if "_net" in state:
-            state["_net"] = state["_net"].state_dict()
-            for key in ("_optimizer", "_schedule"):
-                if state.get(key) is not None:
-                    state[key] = state[key].state_dict()
+        state = dict(super().__getstate__())
+        net = state.pop("_net", None)
+        if net is not None:
+            state["_net_rng"] = net.rng_state()  # Dropout's streams: a partial_fit continues them
+        for key in ("_optimizer", "_schedule"):
+            if state.get(key) is not None:
+                state[key] = state[key].state_dict()
         return state
 
     def __setstate__(self, state):
+        state = dict(state)
+        rng = state.pop("_net_rng", None)
+        opt, sched = state.pop("_optimizer", None), state.pop("_schedule", None)
         super().__setstate__(state)
-        if isinstance(self.__dict__.get("_net"), dict):
-            net_state = self._net
-            self._net = mlp(**self._arch)
-            self._net.load_state_dict(net_state)
-            self._net.fast = self.fast
-            opt_state, sched_state = self._optimizer, self._schedule
-            self._optimizer = self._schedule = None
-            if opt_state is not None:
-                name = opt_state["optimizer"].lower()
-                self._optimizer = make_optimizer(name, [self._net.flat_parameters],
-                                                 **P.fast_kwargs(name, self.fast))
-                self._optimizer.load_state_dict(opt_state)
-            if sched_state is not None and self._optimizer is not None:
-                self._schedule = make_schedule(self.lr_schedule, self._optimizer,
-                                               horizon=self.max_iter)
-                self._schedule.load_state_dict(sched_state)
+        if rng is not None and "coefs_" in self.__dict__:
+            net = mlp(**self._arch)
+            F.load(self, net)
+            net.set_rng_state(rng)
+            net.fast = self.fast
+            self._net = net
+            F.write_back(self, net)
+            self._attach_optimizer(opt, sched)
+
+    def _attach_optimizer(self, opt_state, sched_state):
+        """An optimizer (and schedule) on ``_net``'s parameters with the state of the ones
+        before; none where there was none."""
+        self._optimizer = self._schedule = None
+        if opt_state is None:
+            return
+        name = opt_state["optimizer"].lower()
+        self._optimizer = make_optimizer(name, [self._net.flat_parameters],
+                                         **P.fast_kwargs(name, self.fast))
+        self._optimizer.load_state_dict(opt_state)
+        if sched_state is not None:
+            self._schedule = make_schedule(self.lr_schedule, self._optimizer,
+                                           horizon=self.max_iter)
+            self._schedule.load_state_dict(sched_state)
 
     def __sklearn_tags__(self):
         tags = super().__sklearn_tags__()

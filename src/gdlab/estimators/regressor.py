@@ -21,6 +21,13 @@ class GDRegressor(RegressorMixin, GDBase):
     loss : "squared_error" (default; half the squared error, as scikit-learn), "poisson"
         (half Poisson deviance with a log link, ``y >= 0``, as scikit-learn), and gdlab's
         "absolute_error" and "huber" (delta 1). Losses are summed over outputs.
+
+    The fitted attributes are the model, as :class:`GDClassifier`'s docstring details:
+    ``coefs_``, ``intercepts_``, ``batchnorm_`` (gdlab's, with ``batchnorm=True``),
+    ``n_features_in_``, ``n_outputs_``, ``n_layers_`` and ``out_activation_`` (``"identity"``,
+    or ``"exp"`` for ``loss="poisson"``), with the parameters ``activation`` and
+    ``batchnorm``. An estimator made fitted by setting them predicts (and trains on) as the
+    estimator they came from.
     """
 
     _parameter_constraints: dict = {
@@ -62,9 +69,10 @@ class GDRegressor(RegressorMixin, GDBase):
             raise ValueError("Some value(s) of y are negative which is not allowed for "
                              "Poisson regression.")
         target = y.reshape(y.shape[0], -1)
-        if not reset and "_net" in self.__dict__ and target.shape[1] != self.n_outputs_:
+        fitted = np.shape(self.coefs_[-1])[-1] if not reset else target.shape[1]
+        if target.shape[1] != fitted:
             raise ValueError(f"y has {target.shape[1]} outputs but the model was fitted with "
-                             f"{self.n_outputs_}")
+                             f"{fitted}")
         self.n_outputs_ = target.shape[1]
         self._loss_kind = self.loss
         self.out_activation_ = "exp" if self.loss == "poisson" else "identity"
