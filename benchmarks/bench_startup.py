@@ -48,20 +48,37 @@ def wall(cmd, runs, warmup=3):
     return statistics.median(times)
 
 
-def imported_by_gdlab():
-    """Top-level packages that ``import gdlab`` loads besides the standard library and NumPy."""
-    code = ("import sys; before = set(sys.modules); import gdlab; "
+HEAVY = {"sklearn", "scipy", "matplotlib", "rich", "mpi4py", "torch", "numba", "pandas",
+         "pyarrow", "onnx", "starlette"}
+
+
+def imported_by_gdlab(statement="import gdlab"):
+    """Top-level heavy packages that ``statement`` loads (besides the standard library and
+    NumPy): ``import gdlab``, or the ``gdlab --help`` of :func:`imported_by_help`."""
+    code = ("import sys; before = set(sys.modules)\n" + statement + "\n"
             "print(' '.join(sorted({m.split('.')[0] for m in set(sys.modules) - before})))")
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
                          check=True, env=dict(os.environ, PYTHONPATH=os.path.join(ROOT, "src")))
-    heavy = {"sklearn", "scipy", "matplotlib", "rich", "mpi4py", "torch", "numba", "pandas"}
-    return sorted(heavy & set(out.stdout.split()))
+    lines = out.stdout.strip().splitlines()
+    return sorted(HEAVY & set(lines[-1].split() if lines else ()))
+
+
+def imported_by_help():
+    """Heavy packages that ``gdlab --help``, ``gdlab train --help`` and ``gdlab predict
+    --help`` load (none: pandas, scikit-learn and matplotlib come with a command's run)."""
+    statement = ("import contextlib, io\nfrom gdlab.cli import main\n"
+                 "for argv in (['--help'], ['train', '--help'], ['predict', '--help']):\n"
+                 "    with contextlib.redirect_stdout(io.StringIO()):\n"
+                 "        try:\n            main(argv)\n"
+                 "        except SystemExit:\n            pass")
+    return imported_by_gdlab(statement)
 
 
 def run(runs=20):
     cmds = commands()
     t = {name: wall(cmd, runs) for name, cmd in cmds.items()}
-    return {"seconds": t, "heavy_imports": imported_by_gdlab(), "runs": runs,
+    return {"seconds": t, "heavy_imports": imported_by_gdlab(),
+            "heavy_imports_help": imported_by_help(), "runs": runs,
             "cli": " ".join(os.path.basename(c) for c in cmds["gdlab --help"])}
 
 
@@ -70,7 +87,10 @@ def summarize(res, threads):
     rows = [(f"B6 {name}", f"{sec * 1000:.0f} ms", "median of {} runs".format(res["runs"]))
             for name, sec in t.items()]
     rows.append(("B6 heavy modules loaded by import gdlab", ", ".join(res["heavy_imports"])
-                 or "none", "sklearn/scipy/matplotlib/rich/mpi4py/torch/numba"))
+                 or "none", "/".join(sorted(HEAVY))))
+    rows.append(("B6 heavy modules loaded by gdlab --help (and train/predict --help)",
+                 ", ".join(res.get("heavy_imports_help", [])) or "none",
+                 "/".join(sorted(HEAVY))))
     d_imp = t["import gdlab"] - t["import numpy"]
     d_cli = t["gdlab --help"] - t["import numpy"]
     checks = [("B6 import gdlab - import numpy", f"{d_imp:+.3f} s", "<= 0.05 s", d_imp <= 0.05),

@@ -63,6 +63,7 @@ _NAMES = {
     # the lab: plain functions, runs
     "minimize": "lab.minimize",
     "run_training": "lab.runs",
+    "load_model": "lab.run_model",
 }
 
 _SUBMODULES = {

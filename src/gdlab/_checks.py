@@ -111,6 +111,18 @@ def describe(value) -> str:
     return repr(value)
 
 
+def unknown_names(kind, values, options, where="") -> ValueError:
+    """The error for names that are not among ``options``: ``unknown schedule option
+    'Tmax'; did you mean 'T_max'? Choose from: T_max, eta_min`` (plain lists, never Python
+    ones). ``where`` follows the names (`` for schedule 'cosine'``)."""
+    values, options = list(values), [str(o) for o in options]
+    shown = ", ".join(describe(v) for v in values)
+    hint = did_you_mean(values[0], options) if values else ""
+    listed = ", ".join(options)
+    tail = f"{hint} Choose from: {listed}" if hint else f"; choose from: {listed}"
+    return ValueError(f"unknown {kind}{'s' if len(values) > 1 else ''} {shown}{where}{tail}")
+
+
 def choice(name, value, options, *, kind=None, normalize=str.lower):
     """The key of ``options`` (a registry or a list) that ``value`` names, or a ValueError.
 

@@ -19,7 +19,7 @@ import pytest
 import gdlab
 from gdlab.cli.argtypes import OPTIMIZER_NAMES
 
-HEAVY = ("sklearn", "matplotlib", "rich", "torch", "scipy", "mpi4py")
+HEAVY = ("sklearn", "matplotlib", "rich", "torch", "scipy", "mpi4py", "pandas", "pyarrow")
 
 
 def gdlab_run(*args, cwd, timeout=120, check_rc=None):
@@ -73,7 +73,8 @@ def test_help_and_version(tmp_path):
 
 def test_startup_imports_nothing_heavy(tmp_path):
     code = ("import sys\nfrom gdlab.cli import main\n"
-            "for argv in (['--help'], ['train', '--help'], ['compare', '--help']):\n"
+            "for argv in (['--help'], ['train', '--help'], ['compare', '--help'],\n"
+            "             ['predict', '--help']):\n"
             "    try:\n        main(argv)\n    except SystemExit:\n        pass\n"
             f"print([m for m in {HEAVY!r} if m in sys.modules])")
     proc = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
@@ -155,7 +156,7 @@ def test_train_iris_end_to_end(tmp_path):
                      "--lr", "0.05", "--dtype", "float64", "--out", out, cwd=tmp_path,
                      check_rc=0)
     assert "test accuracy" in proc.stdout
-    assert "task: classification" in proc.stdout
+    assert 'target "target": classification (the dataset\'s own task)' in proc.stdout
     files = {p.name for p in out.iterdir()}
     assert {"config.json", "metrics.json", "history.csv", "loss.png", "accuracy.png"} <= files
     assert any(name.startswith("checkpoint") for name in files)
@@ -210,7 +211,7 @@ def test_train_csv_regression_auto(tmp_path):
     out = tmp_path / "r"
     proc = gdlab_run("train", "--dataset", "reg.csv", "--target", "price", "--epochs", "3",
                      "--layers", "4", "--out", out, cwd=tmp_path, check_rc=0)
-    assert "regression (auto" in proc.stdout
+    assert 'target "price": regression (fractional values)' in proc.stdout
     m = json.loads((out / "metrics.json").read_text())
     assert m["task"] == "regression"
     assert "test_r2" in m and "test_mse" in m and "test_accuracy" not in m
@@ -226,7 +227,7 @@ def test_train_csv_string_labels_and_npz(tmp_path):
                [[*x, lab] for x, lab in zip(X, labels)])
     proc = gdlab_run("train", "--dataset", "c.csv", "--target", "answer", "--epochs", "2",
                      "--layers", "4", "--out", tmp_path / "c", cwd=tmp_path, check_rc=0)
-    assert "classification (auto" in proc.stdout
+    assert 'target "answer": classification (2 text labels)' in proc.stdout
     m = json.loads((tmp_path / "c" / "metrics.json").read_text())
     assert m["classes"] == ["no", "yes"]
     np.savez(tmp_path / "d.npz", X=X, y=(X[:, 1] > 0).astype(np.int64))
@@ -359,7 +360,7 @@ def test_sigterm_writes_a_checkpoint_and_resume_equals_an_uninterrupted_run(tmp_
 def bad_files(tmp_path):
     _write_csv(tmp_path / "ok.csv", ["a", "b", "label"], [[i, i % 3, i % 2] for i in range(40)])
     _write_csv(tmp_path / "nan.csv", ["a", "x", "label"], [[1, "nan", 0], [2, 3, 1]])
-    _write_csv(tmp_path / "text.csv", ["a", "colour", "label"], [[1, "red", 0], [2, "blue", 1]])
+    _write_csv(tmp_path / "inf.csv", ["a", "x", "label"], [[1, "inf", 0], [2, 3, 1]])
     _write_csv(tmp_path / "one.csv", ["a", "b", "label"], [[i, i, "cat"] for i in range(30)])
     _write_csv(tmp_path / "empty.csv", ["a", "b", "label"], [])
     return tmp_path
@@ -369,8 +370,12 @@ ERRORS = [
     (["--dataset", "missing.csv"], "no such file"),
     (["--dataset", "nosuchdata"], "unknown dataset"),
     (["--dataset", "ok.csv", "--target", "price"], 'target column "price"'),
-    (["--dataset", "nan.csv"], 'NaN in column "x"'),
-    (["--dataset", "text.csv"], '"colour"'),
+    (["--dataset", "nan.csv", "--missing", "error"], 'missing value in column "x"'),
+    (["--dataset", "inf.csv"], 'inf in column "x"'),
+    (["--dataset", "ok.csv", "--features", "a,bb"], 'column "bb" is not a column'),
+    (["--dataset", "ok.csv", "--missing", "fill"], "invalid choice: 'fill'"),
+    (["--dataset", "ok.csv", "--test-size", "0.6", "--val-size", "0.5"],
+     "test_size + val_size must be below 1"),
     (["--dataset", "one.csv"], "single class"),
     (["--dataset", "empty.csv"], "no data rows"),
     (["--lr", "-0.1"], "negative learning rate"),

@@ -14,7 +14,7 @@ from hypothesis import strategies as st
 
 from gdlab.data import (
     DATASETS,
-    MAX_CLASSES_FROM_FLOATS,
+    MAX_CLASSES_FROM_WHOLE_NUMBERS,
     Dataset,
     infer_task,
     load_dataset,
@@ -90,7 +90,7 @@ def test_bundled_shapes_and_tasks(name, n, d, n_classes):
 
 
 def test_bundled_rejects_target_and_wrong_task():
-    with pytest.raises(ValueError, match="CSV files only"):
+    with pytest.raises(ValueError, match="column of a table"):
         load_dataset("iris", target="species")
     with pytest.raises(ValueError, match="classification dataset"):
         load_dataset("iris", task="regression")
@@ -118,7 +118,7 @@ def test_missing_and_unsupported_files(tmp_path):
 def test_relative_path_found_in_data_dir(tmp_path):
     write_csv(tmp_path / "t.csv", [["a", "y"], [1, 0], [2, 1]])
     ds = load_dataset("t.csv", data_dir=tmp_path)
-    assert ds.name == "t" and ds.X.tolist() == [[1.0], [2.0]]
+    assert ds.name == "t" and ds.X.to_numpy().tolist() == [[1.0], [2.0]]
 
 
 # ---------------------------------------------------------------- IDX
@@ -269,7 +269,7 @@ def test_csv_string_labels_sorted_like_unique(tmp_path):
     assert ds.classes == ["bird", "cat", "dog"]
     assert ds.y.tolist() == [2, 1, 0, 2]
     assert ds.feature_names == ["weight", "height"]
-    np.testing.assert_array_equal(ds.X, [[4, 30], [3, 25], [0.1, 5], [5, 35]])
+    np.testing.assert_array_equal(ds.X.to_numpy(), [[4, 30], [3, 25], [0.1, 5], [5, 35]])
     assert ds.name == "pets" and ds.source == str(path)
 
 
@@ -287,7 +287,7 @@ def test_csv_fractional_target_is_regression_and_target_by_name(tmp_path):
     assert ds.task == "regression" and ds.classes is None
     assert ds.y.tolist() == [1.5, 2.25] and ds.y.dtype == np.float64
     assert ds.feature_names == ["a", "b"]
-    assert ds.X.tolist() == [[1, 2], [3, 4]]
+    assert ds.X.to_numpy().tolist() == [[1, 2], [3, 4]]
 
 
 def test_csv_task_override_and_single_class_allowed(tmp_path):
@@ -302,39 +302,53 @@ def test_csv_task_override_and_single_class_allowed(tmp_path):
 
 
 def test_csv_many_whole_values_are_regression(tmp_path):
-    n = MAX_CLASSES_FROM_FLOATS + 1
+    n = MAX_CLASSES_FROM_WHOLE_NUMBERS + 1
     path = write_csv(tmp_path / "m.csv", [["x", "y"]] + [[i, f"{i * 3}.0"] for i in range(n)])
     assert load_dataset(path).task == "regression"
 
 
 def test_csv_missing_target_names_available_columns(tmp_path):
     path = write_csv(tmp_path / "t.csv", [["a", "b"], [1, 2]])
-    with pytest.raises(ValueError, match='"label".*available columns: "a", "b"'):
+    with pytest.raises(ValueError, match='"label" is not a column.*its columns: "a", "b"'):
         load_dataset(path, target="label")
 
 
-def test_csv_non_numeric_feature_columns_named(tmp_path):
-    path = write_csv(tmp_path / "t.csv", [["a", "colour", "size", "y"],
-                                          [1, "red", "big", 0], [2, "blue", "3", 1]])
-    with pytest.raises(ValueError, match="not numeric") as err:
-        load_dataset(path)
-    assert '"colour"' in str(err.value) and '"size"' in str(err.value)
-    assert '"a"' not in str(err.value)
+def test_csv_text_and_boolean_feature_columns_are_categories(tmp_path):
+    path = write_csv(tmp_path / "t.csv", [["a", "colour", "size", "flag", "y"],
+                                          [1, "red", "big", "True", 0],
+                                          [2, " blue ", "3", "False", 1]])
+    ds = load_dataset(path)
+    assert ds.kinds == {"a": "number", "colour": "text", "size": "text", "flag": "boolean"}
+    assert ds.X["colour"].tolist() == ["red", "blue"]  # stripped
+    assert ds.X["size"].tolist() == ["big", "3"] and ds.X["flag"].tolist() == ["True", "False"]
+    assert ds.X["a"].dtype == np.float64
 
 
-@pytest.mark.parametrize("cell, word", [("nan", "NaN"), ("NaN", "NaN"), ("", "empty cell"),
-                                        ("inf", "inf"), ("-Infinity", "inf")])
-def test_csv_missing_or_infinite_cells_named(tmp_path, cell, word):
+@pytest.mark.parametrize("cell", ["nan", "NaN", "", "NA", "null", "?"])
+def test_csv_missing_cells_are_kept_for_imputation_or_named(tmp_path, cell):
+    path = write_csv(tmp_path / "t.csv", [["a", "x", "y"], [1, 2, 0], [3, cell, 1], [4, 5, 0]])
+    ds = load_dataset(path)
+    assert ds.missing == {"x": 1} and np.isnan(ds.X["x"][1]) and len(ds.y) == 3
+    assert load_dataset(path, missing="drop").X["x"].tolist() == [2.0, 5.0]
+    with pytest.raises(ValueError, match='missing value in column "x" .*\\(line 3\\)'):
+        load_dataset(path, missing="error")
+
+
+@pytest.mark.parametrize("cell", ["inf", "-Infinity"])
+def test_csv_infinite_cells_named(tmp_path, cell):
     path = write_csv(tmp_path / "t.csv", [["a", "x", "y"], [1, 2, 0], [3, cell, 1]])
-    with pytest.raises(ValueError, match=f'{word} in column "x" \\(line 3\\)'):
+    with pytest.raises(ValueError, match='inf in column "x" of .*t.csv.* \\(line 3\\)'):
         load_dataset(path)
 
 
-@pytest.mark.parametrize("cell, word", [("", "empty cell"), ("nan", "NaN")])
-def test_csv_missing_target_cell_named(tmp_path, cell, word):
-    path = write_csv(tmp_path / "t.csv", [["a", "y"], [1, "cat"], [3, cell]])
-    with pytest.raises(ValueError, match=f'{word} in target column "y"'):
-        load_dataset(path)
+@pytest.mark.parametrize("cell", ["", "nan"])
+def test_csv_rows_without_target_are_dropped_or_named(tmp_path, cell):
+    path = write_csv(tmp_path / "t.csv", [["a", "y"], [1, "cat"], [3, cell], [4, "dog"]])
+    ds = load_dataset(path)
+    assert ds.y.tolist() == [0, 1] and ds.X["a"].tolist() == [1.0, 4.0]
+    assert "dropped 1 row" in ds.notes[0] and '"y"' in ds.notes[0]
+    with pytest.raises(ValueError, match='missing value in column "y"'):
+        load_dataset(path, missing="error")
 
 
 @pytest.mark.parametrize("text, problem", [
@@ -342,7 +356,7 @@ def test_csv_missing_target_cell_named(tmp_path, cell, word):
     ("\n\n", "is empty"),
     ("a,b,y\n", "no data rows"),
     ("a,b,y\n1,2\n", "line 2: 2 cells"),
-    ("y\n1\n2\n", "at least one feature"),
+    ("y\n1\n2\n", "at least one column besides the target"),
     ("a,a,y\n1,2,3\n", 'duplicated column name.*"a"'),
     ("a,,y\n1,2,3\n", "column 2 has no name"),
 ])
@@ -411,8 +425,13 @@ def test_csv_fuzz_only_dataset_or_clear_error(table):
         except (ValueError, TypeError) as exc:
             assert str(exc)
             return
-    assert ds.X.dtype == np.float64 and ds.X.ndim == 2 and ds.X.shape[0] >= 1
-    assert np.all(np.isfinite(ds.X))
+    assert ds.X.ndim == 2 and ds.X.shape[0] >= 1
+    for name, kind in ds.kinds.items():  # numbers are finite or missing; categories strings
+        column = ds.X[name]
+        if kind == "number":
+            assert column.dtype == np.float64 and not np.isinf(column).any()
+        else:
+            assert all(isinstance(v, str) for v in column.dropna())
     assert ds.y.shape == (ds.X.shape[0],)
     assert len(ds.feature_names) == ds.X.shape[1]
     if ds.task == "classification":
@@ -487,7 +506,7 @@ def test_npz_not_an_archive_and_target_rejected(tmp_path):
     with pytest.raises(ValueError, match="cannot read .* as .npz"):
         load_dataset(tmp_path / "junk.npz")
     np.savez(tmp_path / "g.npz", X=np.ones((2, 2)), y=np.arange(2))
-    with pytest.raises(ValueError, match="CSV files only"):
+    with pytest.raises(ValueError, match="columns of a table"):
         load_dataset(tmp_path / "g.npz", target="y")
 
 
@@ -501,9 +520,10 @@ def test_npz_not_an_archive_and_target_rejected(tmp_path):
     (np.array([-1.0, 1.0]), "classification"),
     (np.array([0.0, 0.5]), "regression"),
     (np.array([1.0, 2.0, 3.000001]), "regression"),
-    (np.arange(MAX_CLASSES_FROM_FLOATS + 1, dtype=float), "regression"),
-    (np.arange(MAX_CLASSES_FROM_FLOATS, dtype=float), "classification"),
-    (np.arange(1000), "classification"),  # integer dtype: labels, however many
+    (np.arange(MAX_CLASSES_FROM_WHOLE_NUMBERS + 1, dtype=float), "regression"),
+    (np.arange(MAX_CLASSES_FROM_WHOLE_NUMBERS, dtype=float), "classification"),
+    (np.arange(MAX_CLASSES_FROM_WHOLE_NUMBERS), "classification"),
+    (np.arange(1000), "regression"),  # whole numbers, whatever the dtype: a quantity
 ])
 def test_infer_task(y, task):
     assert infer_task(y) == task

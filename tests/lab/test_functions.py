@@ -17,7 +17,7 @@ def test_table():
     for fn in FUNCTIONS.values():
         (x0, x1), (y0, y1) = fn.bounds
         assert x0 < fn.start[0] < x1 and y0 < fn.start[1] < y1
-        for m in fn.minima:
+        for m in fn.minima + fn.maxima:
             assert x0 <= m[0] <= x1 and y0 <= m[1] <= y1
 
 
@@ -62,14 +62,33 @@ def test_batches_and_dtype(name, rng):
 @pytest.mark.parametrize("name", [n for n in NAMES if n != "saddle"])
 def test_known_optima(name):
     fn = FUNCTIONS[name]
-    assert fn.minima
-    sign = -1.0 if fn.maximize else 1.0
-    for m in fn.minima:
-        assert fn.f(m) == pytest.approx(fn.minimum, abs=1e-12)
+    maximize = fn.maximize  # the direction the function is meant for has a known optimum
+    value, points = fn.optimum(maximize)
+    assert points and np.isfinite(value)
+    sign = -1.0 if maximize else 1.0
+    for m in points:
+        assert fn.f(m) == pytest.approx(value, abs=1e-12)
         assert np.linalg.norm(fn.grad(m)) <= 1e-9
         # no better point nearby: it is a local optimum in the stated direction
         for d in ([1, 0], [0, 1], [1, 1], [1, -1], [-1, 0], [0, -1]):
-            assert sign * fn.f(m + 1e-3 * np.array(d)) > sign * fn.minimum
+            assert sign * fn.f(m + 1e-3 * np.array(d)) > sign * value
+
+
+@pytest.mark.parametrize("name", NAMES)
+def test_the_other_direction_is_unbounded(name):
+    """Each function is unbounded in the direction it is not meant for (saddle: both): far
+    along some line it exceeds any bound, so there is no optimum to state."""
+    fn = FUNCTIONS[name]
+    other = not fn.maximize
+    value, points = fn.optimum(other)
+    assert points == [] and value == (np.inf if other else -np.inf)
+    sign = 1.0 if other else -1.0
+    far = [sign * fn.f(t * np.array(d, dtype=float)) for t in (1e3, 1e4)
+           for d in ([1, 0], [0, 1], [1, 1])]
+    assert max(far) > 1e5
+    assert fn.describe_optimum(other) == (
+        f"no {'maximum' if other else 'minimum'}: the function is unbounded "
+        f"{'above' if other else 'below'}")
 
 
 def test_himmelblau_minima_against_scipy():
@@ -135,8 +154,8 @@ def test_maximize_finds_the_maximum_of_the_concave_function(name, lr):
     res = minimize(fn.f, fn.grad, fn.start, optimizer=name, lr=lr, max_iter=3000,
                    maximize=True)
     assert res.stopped_because == "tol"
-    np.testing.assert_allclose(res.x, fn.minima[0], atol=1e-5)
-    assert res.fun == pytest.approx(3.0, abs=1e-9)
+    np.testing.assert_allclose(res.x, fn.maxima[0], atol=1e-5)
+    assert res.fun == pytest.approx(fn.maximum, abs=1e-9) and fn.maximum == 3.0
     assert res.fun > res.values[0]
 
 

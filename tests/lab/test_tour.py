@@ -87,7 +87,7 @@ def test_conditioning_never_reaching_the_target_is_not_faster():
 
 
 def test_run_tour_rejects_unknown_experiments(tmp_path):
-    with pytest.raises(ValueError, match="unknown tour experiments"):
+    with pytest.raises(ValueError, match="unknown tour experiment"):
         run_tour(tmp_path, quick=True, progress=False, only=["nope"])
 
 

@@ -320,8 +320,7 @@ def test_csv_loader_gives_a_clean_dataset_or_a_clear_error(tmp_path_factory, tex
     except (ValueError, TypeError) as exc:
         assert allowed(exc), repr(exc)
         return
-    assert ds.X.ndim == 2 and ds.X.dtype == np.float64 and np.isfinite(ds.X).all()
-    assert len(ds.y) == len(ds.X)
+    check_table(ds)
     if ds.task == "classification":
         assert ds.y.dtype == np.int64 and ds.y.min() >= 0 and ds.y.max() < len(ds.classes)
     else:
@@ -338,7 +337,17 @@ def test_csv_loader_on_arbitrary_bytes(tmp_path_factory, data):
     except (ValueError, TypeError) as exc:
         assert allowed(exc), repr(exc)
         return
-    assert np.isfinite(ds.X).all() and len(ds.y) == len(ds.X)
+    check_table(ds)
+
+
+def check_table(ds):
+    """A table's features: numbers finite or missing (NaN, to be imputed), categories strings."""
+    assert ds.X.ndim == 2 and len(ds.y) == len(ds.X) and set(ds.kinds) == set(ds.X.columns)
+    for name, kind in ds.kinds.items():
+        if kind == "number":
+            assert ds.X[name].dtype == np.float64 and not np.isinf(ds.X[name]).any()
+        else:
+            assert all(isinstance(v, str) for v in ds.X[name].dropna())
 
 
 # ---- the command line --------------------------------------------------------------------------
@@ -350,7 +359,7 @@ BAD_CSVS = {
     "overflow": "a,b,label\n1,1e400,0\n2,3,1\n" * 10,
     "header only": "a,b,label\n",
     "one column": "label\n0\n1\n0\n1\n",
-    "nan label": "a,b,label\n1,2,0\n3,4,nan\n5,6,1\n",
+    "single class once unlabelled rows are dropped": "a,b,label\n1,2,0\n3,4,nan\n5,6,0\n",
     "duplicate names": "a,a,label\n" + "1,2,0\n3,4,1\n" * 10,
 }
 
@@ -379,7 +388,8 @@ def test_cli_csv_not_utf8(tmp_path, capsys):
 
 
 @pytest.mark.slow
-@pytest.mark.parametrize("name", ["ragged", "overflow", "nan label"])
+@pytest.mark.parametrize("name", ["ragged", "overflow",
+                                  "single class once unlabelled rows are dropped"])
 def test_cli_subprocess_bad_csv(tmp_path, name):
     path = tmp_path / "bad.csv"
     path.write_text(BAD_CSVS[name], encoding="utf-8")

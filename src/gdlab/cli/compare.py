@@ -67,6 +67,9 @@ def run(args) -> int:
         print(out)
         return EXIT_OK
     print_summary(result)
+    from gdlab.lab.compare import FINAL_LOSS_NOTE
+
+    print(FINAL_LOSS_NOTE)
     print(f"wrote {paths['results']}, {paths['summary']}, {paths['html']}, {paths['md']} and "
           f"{len(paths['figures'])} figures in {out}")
     return EXIT_OK

@@ -31,7 +31,8 @@ def add_parser(subparsers) -> argparse.ArgumentParser:
     p.add_argument("--start", type=point, metavar="X,Y",
                    help="starting point (default: the function's usual start)")
     p.add_argument("--maximize", action="store_true",
-                   help="climb instead of descend (for a concave function)")
+                   help="climb instead of descend (gradient ascent), e.g. on the concave "
+                        "function; without it every optimizer descends")
     add_out_option(p)
     add_debug_option(p)
     return p
@@ -43,13 +44,15 @@ def run(args) -> int:
 
     function = FUNCTIONS[args.function]
     start = function.start if args.start is None else args.start
-    maximize = bool(args.maximize or function.maximize)
+    maximize = bool(args.maximize)
     out = Path(args.out) if args.out else fresh_run_dir(f"landscape-{args.function}")
     out.mkdir(parents=True, exist_ok=True)
-    goal = "maximum" if maximize else "minimum"
-    print(f"{args.function}: start ({start[0]:g}, {start[1]:g}), lr {args.lr:g}, "
-          f"{args.steps} steps, known {goal} {function.minimum:g} at "
-          + ", ".join(f"({m[0]:g}, {m[1]:g})" for m in function.minima))
+    print(f"{args.function}: {'gradient ascent' if maximize else 'gradient descent'} from "
+          f"({start[0]:g}, {start[1]:g}), lr {args.lr:g}, {args.steps} steps; "
+          f"{function.describe_optimum(maximize)}")
+    if function.maximize and not maximize:
+        print(f"note: {args.function} is meant to be climbed: descending it runs away; add "
+              "--maximize for gradient ascent")
     paths = {}
     for name in args.optimizers:
         result = minimize(function, None, start, optimizer=name, lr=args.lr,
@@ -68,7 +71,7 @@ def draw(function, paths, args, out):
     from gdlab.report import plots
 
     fig = plots.plot_landscape(
-        function, paths,
+        function, paths, maximize=bool(args.maximize),
         title=f"{len(paths)} optimizer{'s' if len(paths) > 1 else ''} on the {args.function} "
               f"function (lr {args.lr:g}, {args.steps} steps)")
     return plots.save(fig, out / "landscape.png")

@@ -84,7 +84,23 @@ def column_kind(series) -> str:
     return "text"
 
 
-def clean_column(series, kind: str, *, name: str, lines=None):
+def check_text_column(series, name: str, lines=None, source="the table") -> None:
+    """A text column whose cells are mostly numbers is a number column with a stray cell (a
+    missing-value marker pandas does not know, a repeated header line): a ValueError naming
+    its line, rather than a column of numbers silently one-hot encoded as categories."""
+    import pandas as pd
+
+    values = series.dropna()
+    numeric = pd.to_numeric(values, errors="coerce").notna().to_numpy()
+    if numeric.any() and not numeric.all() and numeric.mean() > 0.5:
+        row = int(np.flatnonzero(series.notna().to_numpy())[np.flatnonzero(~numeric)[0]])
+        raise ValueError(f'column "{name}" of {source} holds numbers, but {_where(lines, row)} '
+                         f"holds {_checks.describe(series.iloc[row])}; clean that cell (missing "
+                         "cells may be empty, NA, NaN, null or ?) or leave the column out with "
+                         f"--drop {name}")
+
+
+def clean_column(series, kind: str, *, name: str, lines=None, source=None):
     """A column in the form the preprocessing takes: numbers as float64 with NaN for missing
     cells; booleans and text as Python strings (booleans ``"True"``/``"False"``, text
     stripped of surrounding spaces, whole numbers without ``.0``) with NaN for missing cells.
@@ -93,14 +109,15 @@ def clean_column(series, kind: str, *, name: str, lines=None):
 
     missing = series.isna().to_numpy()
     if kind == "number":
-        return pd.Series(_numbers(series, missing, name, lines), index=series.index, name=name)
+        where = f'column "{name}"' + (f" of {source}" if source else "")
+        return pd.Series(_numbers(series, missing, where, lines), index=series.index, name=name)
     values = np.empty(len(series), dtype=object)
     for i, v in enumerate(series.to_numpy(dtype=object)):
         values[i] = math.nan if missing[i] else _category(v, kind)
     return pd.Series(values, index=series.index, name=name, dtype=object)
 
 
-def _numbers(series, missing, name, lines) -> np.ndarray:
+def _numbers(series, missing, where, lines) -> np.ndarray:
     import pandas as pd
 
     try:
@@ -109,12 +126,12 @@ def _numbers(series, missing, name, lines) -> np.ndarray:
     except (ValueError, TypeError):
         numeric = pd.to_numeric(series, errors="coerce")
         row = int(np.flatnonzero(numeric.isna().to_numpy() & ~missing)[0])
-        raise ValueError(f'column "{name}" holds numbers, but {_where(lines, row)} holds '
+        raise ValueError(f"{where} holds numbers, but {_where(lines, row)} holds "
                          f"{_checks.describe(series.iloc[row])}") from None
     bad = np.flatnonzero(np.isinf(values))
     if bad.size:
-        raise ValueError(f'inf in column "{name}" ({_where(lines, bad[0])}); give a finite '
-                         "number or leave the cell empty")
+        raise ValueError(f"inf in {where} ({_where(lines, bad[0])}); give a finite number or "
+                         "leave the cell empty")
     return values
 
 
@@ -133,7 +150,7 @@ def _category(value, kind) -> str:
     return text
 
 
-def clean_features(frame, kinds: dict, lines=None):
+def clean_features(frame, kinds: dict, lines=None, source=None):
     """The columns of ``kinds`` (name -> kind) of ``frame``, in that order, cleaned by
     :func:`clean_column`; a column that is not there is a ValueError naming it."""
     import pandas as pd
@@ -142,7 +159,7 @@ def clean_features(frame, kinds: dict, lines=None):
     if absent:
         raise ValueError(f"missing feature column(s) {_names(absent)}: the model was trained "
                          f"on {_names(kinds)}")
-    return pd.DataFrame({n: clean_column(frame[n], k, name=n, lines=lines)
+    return pd.DataFrame({n: clean_column(frame[n], k, name=n, lines=lines, source=source)
                          for n, k in kinds.items()}, index=frame.index)
 
 

@@ -176,8 +176,6 @@ def load_dataset(name_or_path, *, target=None, data_dir=None, task=None,
         raise ValueError("target, features and drop name the columns of a table (a .csv or "
                          ".parquet file); an .npz file gives its target as the array y")
     X, y, feature_names = read_npz(path)
-    if y is None:
-        raise ValueError(f"'{path}' lacks array(s) y; it holds X only (a file to predict on?)")
     y, classes, task, reason = _target(y, task, f"'{path}'")
     return Dataset(X, y, feature_names, classes, task, path.stem, str(path), target="y",
                    task_reason=reason)
@@ -222,7 +220,9 @@ def _load_table(path, target, features, drop, task, missing) -> Dataset:
             raise ValueError(f'column "{name}" of {source} has no values; leave it out with '
                              f"--drop {name}")
         kinds[name] = cols.column_kind(frame[name])
-    X = cols.clean_features(frame, kinds, lines)
+        if kinds[name] == "text":
+            cols.check_text_column(frame[name], name, lines, source)
+    X = cols.clean_features(frame, kinds, lines, source)
     y, classes, task, reason = _target(frame[target], task, f'column "{target}" of {source}')
     return Dataset(X, y, list(features), classes, task, path.stem, str(path), target=target,
                    task_reason=reason, kinds=kinds, missing=counts, notes=notes)
@@ -232,8 +232,8 @@ def _load_named(name, target, data_dir, task, download):
     """A dataset of the table: scikit-learn's bundled ones, or the IDX ones."""
     table_task = DATASETS[name][0]
     if target is not None:
-        raise ValueError(f"target={target!r} applies to CSV files only, not to the "
-                         f"{name!r} dataset")
+        raise ValueError(f"target={target!r} names a column of a table (a .csv or .parquet "
+                         f"file), not of the {name!r} dataset")
     if task is not None and task != table_task:
         raise ValueError(f"dataset {name!r} is a {table_task} dataset, not {task}")
     if name in IDX_DATASETS:

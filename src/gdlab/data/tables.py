@@ -128,11 +128,11 @@ def where(lines, row) -> str:
     return f"line {int(lines[row])}" if lines is not None else f"row {int(row) + 1}"
 
 
-def read_npz(path: Path):
+def read_npz(path: Path, *, need_y: bool = True):
     """``(X, y, feature names)`` of an NPZ file holding ``X`` (2-D, numeric) and ``y`` (1-D),
-    optionally ``feature_names``; read with ``allow_pickle=False``. A missing ``y`` is
-    allowed here (None): files to predict on need only ``X``."""
-    arrays = _npz_arrays(path)
+    optionally ``feature_names``; read with ``allow_pickle=False``. With ``need_y=False`` (a
+    file to predict on) ``y`` may be absent (None)."""
+    arrays = _npz_arrays(path, ("X", "y") if need_y else ("X",))
     X, y = arrays["X"], arrays.get("y")
     if X.ndim != 2:
         raise ValueError(f"X in '{path}' must be 2-D (samples, features), found shape {X.shape}")
@@ -166,7 +166,7 @@ def read_npz(path: Path):
     return X, y, names
 
 
-def _npz_arrays(path: Path) -> dict:
+def _npz_arrays(path: Path, needed) -> dict:
     try:
         npz = np.load(path, allow_pickle=False)
     except ValueError as exc:  # e.g. a pickle file; allow_pickle=False refuses it
@@ -176,8 +176,9 @@ def _npz_arrays(path: Path) -> dict:
     if not isinstance(npz, np.lib.npyio.NpzFile):
         raise ValueError(f"'{path}' is a single .npy array, not an .npz archive with X and y")
     with npz:
-        if "X" not in npz.files:
-            raise ValueError(f"'{path}' lacks array(s) X; it holds: "
+        missing = [k for k in needed if k not in npz.files]
+        if missing:
+            raise ValueError(f"'{path}' lacks array(s) {', '.join(missing)}; it holds: "
                              f"{', '.join(npz.files) or 'nothing'}")
         arrays = {}
         for key in ("X", "y", "feature_names"):

@@ -35,6 +35,14 @@ from gdlab.lab.run_metrics import evaluate
 RESULT_FIELDS = ("optimizer", "batch_size", "lr", "seed", "status", "epochs", "steps",
                  "final_loss", "best_val_metric", "best_val_epoch", "seconds",
                  "epochs_to_target", "seconds_to_target")
+#: how the validation metrics are named in tables, figures and reports (as ``gdlab train``)
+METRIC_LABELS = {"accuracy": "accuracy", "r2": "R²"}
+#: why a run's final loss is not the last point of its curve
+FINAL_LOSS_NOTE = (
+    "The final loss is the training loss of the final weights over the whole training set, "
+    "measured once after the last epoch; a curve's points are each epoch's mean of its batch "
+    "losses, measured while the weights were still moving during that epoch. The two differ: "
+    "the last point of a curve is usually above the final loss.")
 SUMMARY_FIELDS = ("optimizer", "batch_size", "lr", "runs", "diverged", "final_loss_mean",
                   "final_loss_std", "best_val_metric_mean", "reached_target",
                   "epochs_to_target_mean", "seconds_to_target_mean")
@@ -221,7 +229,8 @@ def curves(records, key="loss") -> list[dict]:
 
 def summary_rows(summary, metric):
     header = ["configuration", "runs", "diverged", "final loss mean", "final loss std",
-              f"best val {metric}", "reached target", "epochs to target", "s to target"]
+              f"best val {METRIC_LABELS[metric]}", "reached target", "epochs to target",
+              "s to target"]
     rows = [[config_label(s["optimizer"], s["batch_size"], s["lr"]), s["runs"], s["diverged"],
              s["final_loss_mean"], s["final_loss_std"], s["best_val_metric_mean"],
              f"{s['reached_target']}/{s['runs']}", s["epochs_to_target_mean"],
@@ -247,14 +256,15 @@ def write_outputs(out, result, *, seeds: int, epochs: int) -> dict:
                               title=f"Training loss per epoch on {data.name} ({spread})")
     f_time = plots.plot_runs(curves(records), x="time", ylabel=loss_label,
                              title=f"Training loss against wall-clock time on {data.name}")
+    label = METRIC_LABELS[metric]
     f_val = plots.plot_runs(curves(records, "val_metric"), x="epoch",
-                            ylabel=f"validation {metric}",
-                            title=f"Validation {metric} per epoch on {data.name}", cap=False)
+                            ylabel=f"validation {label}",
+                            title=f"Validation {label} per epoch on {data.name}", cap=False)
     figs = [figure(f_epoch, "Training loss per epoch: mean over seeds, spread shaded.",
                    "loss_vs_epoch.png"),
             figure(f_time, "Training loss against wall-clock time (seconds).",
                    "loss_vs_time.png"),
-            figure(f_val, f"Validation {metric} per epoch.", "val_metric_vs_epoch.png")]
+            figure(f_val, f"Validation {label} per epoch.", "val_metric_vs_epoch.png")]
     header, rows = summary_rows(summary, metric)
     n_div = sum(r.status == "diverged" for r in records)
     report = Report(f"gdlab compare: {data.name}")
@@ -265,7 +275,7 @@ def write_outputs(out, result, *, seeds: int, epochs: int) -> dict:
         f"ran {epochs} epochs for each of {seeds} seed(s); within a seed every configuration "
         "started from the same initial weights.",
         f"Target for 'epochs/seconds to target': training loss <= {target:.4g}. "
-        f"Diverged runs: {n_div} of {len(records)}.")
+        f"Diverged runs: {n_div} of {len(records)}.", FINAL_LOSS_NOTE)
     report.section("Summary", Table("One row per configuration (means over seeds)", header,
                                     rows))
     report.section("Curves", *figs)

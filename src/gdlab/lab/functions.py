@@ -1,10 +1,13 @@
-"""Classic 2-D test functions, to watch gradient descent at work on plain functions.
+r"""Classic 2-D test functions, to watch gradient descent at work on plain functions.
 
 Each function object has ``f(x)`` and ``grad(x)`` for a point ``x`` of shape ``(2,)`` or a
-batch of shape ``(..., 2)`` (a contour grid), the known global optimisers ``minima`` and the
-optimal value ``minimum``, a plotting box ``bounds`` and a suggested ``start``. The concave
-function is meant to be *maximised* (``maximize`` is True): there ``minima``/``minimum`` hold
-its maximiser and maximum, the optimum in the function's own direction.
+batch of shape ``(..., 2)`` (a contour grid), its global minimisers ``minima`` and minimum
+``minimum`` (:math:`-\infty` and no minimisers when it is unbounded below), its global
+maximisers ``maxima`` and maximum ``maximum`` (:math:`+\infty` and none when it is unbounded
+above; only the concave function has one), a plotting box ``bounds`` and a suggested
+``start``. :meth:`Function2D.optimum` gives the optimum in either direction. The concave
+function is meant to be *maximised* (``maximize`` is True, the direction its ``start`` is
+chosen for); descending it runs away.
 
 :func:`gdlab.lab.minimize.minimize` runs any optimizer of :data:`gdlab.optim.OPTIMIZERS` on
 such a function. :data:`FUNCTIONS` is the one table of their names.
@@ -30,11 +33,27 @@ class Function2D:
     name = "function"
     maximize = False
 
-    def __init__(self, minima, minimum, bounds, start):
+    def __init__(self, minima, minimum, bounds, start, maxima=(), maximum=math.inf):
         self.minima = [np.asarray(m, dtype=np.float64) for m in minima]
         self.minimum = float(minimum)
+        self.maxima = [np.asarray(m, dtype=np.float64) for m in maxima]
+        self.maximum = float(maximum)
         self.bounds = tuple(tuple(float(v) for v in b) for b in bounds)
         self.start = np.asarray(start, dtype=np.float64)
+
+    def optimum(self, maximize: bool = False) -> tuple[float, list]:
+        """``(value, points)`` of the global maximum (``maximize``) or minimum: an infinite
+        value and no points when the function is unbounded in that direction."""
+        return (self.maximum, self.maxima) if maximize else (self.minimum, self.minima)
+
+    def describe_optimum(self, maximize: bool = False) -> str:
+        """The known optimum in words: ``known minimum 0 at (3, 2), ...`` or ``no maximum:
+        the function is unbounded above``."""
+        goal = "maximum" if maximize else "minimum"
+        value, points = self.optimum(maximize)
+        if not points:
+            return f"no {goal}: the function is unbounded {'above' if maximize else 'below'}"
+        return f"known {goal} {value:g} at " + ", ".join(f"({m[0]:g}, {m[1]:g})" for m in points)
 
     @staticmethod
     def _split(x):
@@ -180,13 +199,15 @@ class Rastrigin(Function2D):
 
 class Concave(Function2D):
     r"""A concave bowl to *maximise*: :math:`f = 3 - \tfrac12 (x - 1)^2 - 2 (y + \tfrac12)^2`,
-    maximum 3 at :math:`(1, -\tfrac12)` (held in ``minima``/``minimum``; ``maximize`` is True)."""
+    maximum 3 at :math:`(1, -\tfrac12)` (``maxima``/``maximum``); unbounded below, so it has no
+    minimum. ``maximize`` is True: it is meant to be climbed."""
 
     name = "concave"
     maximize = True
 
     def __init__(self):
-        super().__init__([(1.0, -0.5)], 3.0, ((-4, 4), (-4, 4)), (-3.0, 2.5))
+        super().__init__([], -math.inf, ((-4, 4), (-4, 4)), (-3.0, 2.5),
+                         maxima=[(1.0, -0.5)], maximum=3.0)
 
     def _f(self, x, y):
         return 3.0 - 0.5 * (x - 1.0) ** 2 - 2.0 * (y + 0.5) ** 2

@@ -61,8 +61,9 @@ def prepare_data(config: dict) -> PreparedData:
     if ds.n_samples == 0:
         raise ValueError(f"dataset {ds.name!r} is empty: no samples")
     if ds.task == "classification" and ds.n_classes < 2:
-        raise ValueError(f"the target of {ds.name!r} has a single class "
-                         f"({ds.classes[0]!r}); classification needs at least two")
+        dropped = " (once the rows without a target were dropped)" if ds.notes else ""
+        raise ValueError(f"the target \"{ds.target}\" of '{ds.source}' has a single class "
+                         f"({ds.classes[0]!r}){dropped}; classification needs at least two")
     note = f'target "{ds.target}": {ds.task} ({ds.task_reason})'
     dtype = np.dtype(config["dtype"])
     parts = split(np.arange(ds.n_samples), ds.y, test_size=config["test_size"],

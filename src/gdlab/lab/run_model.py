@@ -38,6 +38,9 @@ MODEL_FORMAT = "gdlab-model"
 MODEL_VERSION = 1
 #: gdlab's activation names -> the estimators' (scikit-learn's) names
 _ESTIMATOR_ACTIVATIONS = {"sigmoid": "logistic", "linear": "identity"}
+#: the arrays of a BatchNorm layer in the estimators' ``batchnorm_``, and its epsilon
+_BATCHNORM_KEYS = ("gamma", "beta", "running_mean", "running_var")
+_BATCHNORM_EPS = 1e-5
 
 __all__ = ["MODEL_FILE", "MODEL_FORMAT", "MODEL_VERSION", "model_record", "save_model",
            "read_model", "load_model"]
@@ -175,6 +178,8 @@ def estimator_from_record(record: dict):
     est.coefs_ = [W.astype(dtype) for W in coefs]
     est.intercepts_ = [b.astype(dtype) for b in intercepts]
     if net["batchnorm"] is not None:
-        est.batchnorm_ = [{k: (np.asarray(v, dtype=dtype) if k != "eps" else float(v))
-                           for k, v in layer.items()} for layer in net["batchnorm"]]
+        if any(float(layer["eps"]) != _BATCHNORM_EPS for layer in net["batchnorm"]):
+            raise ValueError(f"the estimators' BatchNorm uses eps {_BATCHNORM_EPS:g}")
+        est.batchnorm_ = [{k: np.asarray(layer[k], dtype=dtype) for k in _BATCHNORM_KEYS}
+                          for layer in net["batchnorm"]]
     return est

@@ -254,7 +254,8 @@ def _cap_y_axis(ax, values: list, starts: list) -> None:
 
 # ---- landscapes -------------------------------------------------------------------------------
 
-def plot_landscape(function, paths: dict, *, title: str | None = None, bounds=None):
+def plot_landscape(function, paths: dict, *, title: str | None = None, bounds=None,
+                   maximize: bool = False):
     """Contours of a 2-D test function with each optimizer's path drawn over them.
 
     ``function`` has ``f`` (vectorised over ``(..., 2)``), ``bounds``, ``minima`` and
@@ -287,11 +288,12 @@ def plot_landscape(function, paths: dict, *, title: str | None = None, bounds=No
     ax.grid(False)
     ax.contourf(gx, gy, Z, levels=levels, cmap="Greys", alpha=0.35, extend="both")
     ax.contour(gx, gy, Z, levels=levels, colors="0.45", linewidths=0.5)
-    for m in getattr(function, "minima", []):
+    optima = getattr(function, "maxima" if maximize else "minima", None) or []
+    for m in optima:
         ax.plot(*m, marker="*", markersize=12, color="black", linestyle="none")
-    if getattr(function, "minima", None):
+    if optima:
         ax.plot([], [], marker="*", color="black", linestyle="none",
-                label="maximum" if getattr(function, "maximize", False) else "minimum")
+                label="maximum" if maximize else "minimum")
     for i, (label, path) in enumerate(paths.items()):
         path = np.asarray(path, dtype=float)
         st = style(i)

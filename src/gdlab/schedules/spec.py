@@ -70,8 +70,7 @@ def _build(name, kwargs, optimizer, horizon):
     allowed = [p for p in inspect.signature(cls).parameters if p != "optimizer"]
     unknown = sorted(set(kwargs) - set(allowed))
     if unknown:
-        raise ValueError(f"unknown option(s) {unknown} for schedule {name!r}; "
-                         f"it takes {allowed}")
+        raise _checks.unknown_names("option", unknown, allowed, f" for schedule {name!r}")
     key = _HORIZON.get(cls)
     if key and key not in kwargs and not (cls is OneCycleLR and "epochs" in kwargs):
         if horizon is None:
@@ -81,7 +80,8 @@ def _build(name, kwargs, optimizer, horizon):
                 if p.default is inspect.Parameter.empty and p.name != "optimizer"]
     missing = [p for p in required if p not in kwargs]
     if missing:
-        raise ValueError(f"schedule {name!r} needs option(s) {missing}")
+        raise ValueError(f"schedule {name!r} needs the option(s) {', '.join(missing)}, e.g. "
+                         f"{name}:{missing[0]}=...")
     try:
         return cls(optimizer, **kwargs)
     except TypeError as exc:  # a value of the wrong kind, written in the spec's text
@@ -114,7 +114,8 @@ def make_schedule(spec, optimizer, *, horizon=None):
         return _build(name, kwargs, optimizer, horizon)
     own = {k: kwargs.pop(k) for k in ("warmup_steps", "start_factor", "then") if k in kwargs}
     if "warmup_steps" not in own:
-        raise ValueError("schedule 'warmup' needs option(s) ['warmup_steps']")
+        raise ValueError("schedule 'warmup' needs the option(s) warmup_steps, e.g. "
+                         "warmup:warmup_steps=5")
     warm = _checks.integer("warmup_steps", own["warmup_steps"])
     then_name = own.pop("then", None)
     then = None
@@ -126,8 +127,9 @@ def make_schedule(spec, optimizer, *, horizon=None):
         rest = None if horizon is None else max(1, horizon - warm)
         then = _build(then_name, kwargs, optimizer, rest)
     elif kwargs:
-        raise ValueError(f"unknown option(s) {sorted(kwargs)} for schedule 'warmup' "
-                         f"(options for the next schedule need then=NAME)")
+        raise _checks.unknown_names(
+            "option", sorted(kwargs), ["warmup_steps", "start_factor", "then"],
+            " for schedule 'warmup' (options for the next schedule need then=NAME)")
     try:
         return LinearWarmup(optimizer, then=then, **own)
     except TypeError as exc:

@@ -35,8 +35,11 @@ def check_monitor(name: str, task: str, validation: bool, what="monitor") -> str
     if name not in known:
         hint = (" (validation metrics need validation_data or validation_fraction > 0)"
                 if name.startswith("val_") and not validation else "")
-        raise ValueError(f"{what} {name!r} is not recorded by this run; choose from "
-                         f"{known}{hint}")
+        close = _checks.did_you_mean(name, known)
+        listed = ", ".join(known)
+        raise ValueError(f"{what} {name!r} is not recorded by this run"
+                         + (f"{close} Choose from: {listed}" if close else
+                            f"; choose from: {listed}") + hint)
     return name
 
 

@@ -12,6 +12,8 @@ minutes at most on two cores; the full tour is meant to finish within 20 minutes
 
 from __future__ import annotations
 
+from gdlab import _checks
+
 import importlib
 import time
 from pathlib import Path
@@ -44,7 +46,7 @@ def run_tour(out, quick: bool = False, progress: bool = True, only=None) -> dict
     if only is not None:
         unknown = [n for n in only if n not in names]
         if unknown:
-            raise ValueError(f"unknown tour experiments {unknown}; known: {names}")
+            raise _checks.unknown_names("tour experiment", unknown, names)
         names = [n for n in names if n in only]
     out = Path(out)
     out.mkdir(parents=True, exist_ok=True)
