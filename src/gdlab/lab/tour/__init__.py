@@ -12,11 +12,11 @@ minutes at most on two cores; the full tour is meant to finish within 20 minutes
 
 from __future__ import annotations
 
-from gdlab import _checks
-
 import importlib
 import time
 from pathlib import Path
+
+from gdlab import _checks
 
 __all__ = ["EXPERIMENTS", "run_tour"]
 
