@@ -36,5 +36,5 @@ def run(args) -> int:
     if not args.quiet:
         for i, s in enumerate(results["sections"], 1):
             print(f"{i}. {s['title']}: {s['verdict']}")
-    print(f"report: {out}/report.html")
+    print(f"report: {out}/report.html (the tour took {results['seconds']:.0f} s)")
     return EXIT_OK

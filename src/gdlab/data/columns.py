@@ -107,7 +107,12 @@ def clean_column(series, kind: str, *, name: str, lines=None, source=None):
     A number column holding text or infinity is a ValueError naming the column and the row."""
     import pandas as pd
 
-    missing = series.isna().to_numpy()
+    from gdlab.data.tables import MISSING_MARKERS
+
+    missing = series.isna().to_numpy().copy()
+    if series.dtype.kind not in "biufc":  # text as a reader left it: "?" and "NA" are gaps
+        missing |= series.isin(MISSING_MARKERS).to_numpy()
+        series = series.mask(missing)
     if kind == "number":
         where = f'column "{name}"' + (f" of {source}" if source else "")
         return pd.Series(_numbers(series, missing, where, lines), index=series.index, name=name)
