@@ -326,7 +326,7 @@ def test_a_run_writes_only_into_its_out_folder(tmp_path):
     assert sorted(p.name for p in tmp_path.iterdir()) == ["cache", "out", "work"]
     written = sorted(p.name for p in (tmp_path / "out" / "deep").iterdir())
     assert written == ["accuracy.png", "checkpoint.npz", "config.json", "history.csv",
-                       "loss.png", "metrics.json"]
+                       "loss.png", "metrics.json", "model.npz"]
 
 
 @pytest.mark.slow

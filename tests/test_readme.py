@@ -1,0 +1,57 @@
+"""The README's "Your own data" section, run as written: its fenced commands and Python code
+are read from README.md here, so that the README cannot drift from what gdlab does."""
+
+import re
+import shlex
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+
+import pandas as pd
+
+ROOT = Path(__file__).resolve().parents[1]
+
+
+def section(title: str) -> str:
+    text = (ROOT / "README.md").read_text(encoding="utf-8")
+    start = text.index(f"## {title}\n")
+    end = text.find("\n## ", start + 1)
+    return text[start:end if end > 0 else None]
+
+
+def fenced(text: str, language: str) -> list[str]:
+    return re.findall(rf"```{language}\n(.*?)```", text, re.S)
+
+
+def test_your_own_data_section_runs_as_written(tmp_path):
+    shutil.copytree(ROOT / "examples", tmp_path / "examples")
+    text = section("Your own data")
+    commands = [line.split("#")[0].strip() for block in fenced(text, "bash")
+                for line in block.splitlines() if line.strip()]
+    assert [c.split()[:2] for c in commands] == [["gdlab", "train"], ["gdlab", "predict"]]
+    for command in commands:
+        argv = shlex.split(command)
+        proc = subprocess.run([sys.executable, "-m", "gdlab", *argv[1:]], cwd=tmp_path,
+                              capture_output=True, text=True, timeout=300)
+        assert proc.returncode == 0, (command, proc.stderr)
+    assert 'target "price": regression' in " ".join(text.split())
+    new = pd.read_csv(tmp_path / "examples" / "new_houses.csv")
+    out = pd.read_csv(tmp_path / "runs" / "houses" / "predictions.csv")
+    assert len(out) == len(new) and out["id"].tolist() == new["id"].tolist()
+    assert out["prediction"].between(20_000, 2_000_000).all()  # prices, in their own units
+    (code,) = fenced(text, "python")
+    proc = subprocess.run([sys.executable, "-c", code], cwd=tmp_path, capture_output=True,
+                          text=True, timeout=300)
+    assert proc.returncode == 0, proc.stderr
+    assert "GDRegressor" in proc.stdout
+    printed = [float(v) for v in re.findall(r"\d+\.?\d*", proc.stdout.split("GDRegressor")[0])]
+    assert len(printed) == len(new)
+    assert all(abs(a - b) <= 50 for a, b in zip(printed, out["prediction"]))  # rounded to 100
+
+
+def test_the_example_tables_are_what_their_script_writes(tmp_path):
+    shutil.copy(ROOT / "examples" / "make_houses.py", tmp_path)
+    subprocess.run([sys.executable, "make_houses.py"], cwd=tmp_path, check=True, timeout=120)
+    for name in ("houses.csv", "new_houses.csv"):
+        assert (tmp_path / name).read_bytes() == (ROOT / "examples" / name).read_bytes()
