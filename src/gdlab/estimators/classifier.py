@@ -35,7 +35,7 @@ class GDClassifier(ClassifierMixin, GDBase):
         "adagrad", "rmsprop", "adamw", "nadam", "radam", "adamax", "adadelta" (gdlab.optim's,
         with ``learning_rate_init`` as their rate; the Adam family takes ``beta_1, beta_2,
         epsilon``).
-    activation : also "leaky_relu", or a list with one activation per hidden layer.
+    activation : also "leaky_relu" and "elu", or a list with one activation per hidden layer.
     class_weight : None, "balanced" or {class: weight}; multiplies the sample weights.
     batchnorm : bool, default=False. BatchNorm after each hidden Dense layer.
     dropout : float in [0, 1), default=0.0. Dropout after each hidden activation.
@@ -82,8 +82,8 @@ class GDClassifier(ClassifierMixin, GDBase):
     ``dtype=None`` computes in float32 when every array is float32, else in float64. The
     forward pass, from ``h = X``: for each hidden layer ``i``, ``z = h @ coefs_[i] +
     intercepts_[i]``; with BatchNorm ``z = (z - running_mean) / sqrt(running_var + 1e-5) *
-    gamma + beta``; ``h = act_i(z)`` (identity, logistic, tanh, relu, or leaky_relu with
-    slope 0.01); then ``h @ coefs_[-1] + intercepts_[-1]`` through ``out_activation_``.
+    gamma + beta``; ``h = act_i(z)`` (identity, logistic, tanh, relu, leaky_relu with
+    slope 0.01, or elu with alpha 1); then ``h @ coefs_[-1] + intercepts_[-1]`` through ``out_activation_``.
     Dropout is the identity when predicting. (BatchNorm trains with momentum 0.1.)
 
     Examples

@@ -23,7 +23,7 @@ SOLVERS = ("sgd", "adam", "lbfgs") + tuple(
 SGD_SOLVERS = ("sgd", "gd")
 #: solvers that read ``beta_1``, ``beta_2`` and ``epsilon``
 ADAM_SOLVERS = ("adam", "adamw", "nadam", "radam", "adamax")
-HIDDEN_ACTIVATIONS = ("identity", "logistic", "tanh", "relu", "leaky_relu")
+HIDDEN_ACTIVATIONS = ("identity", "logistic", "tanh", "relu", "leaky_relu", "elu")
 
 PARAMETER_CONSTRAINTS = {
     # scikit-learn's MLP parameters, with its constraints

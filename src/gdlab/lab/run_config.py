@@ -45,7 +45,7 @@ def make_config(**overrides) -> dict:
         raise ValueError(f"test_size + val_size must be below 1, got {test:g} + {val:g}")
     if config["early_stopping"] and val == 0:
         raise ValueError("early stopping monitors the validation loss: it needs a "
-                         "validation part (val_size > 0)")
+                         "validation part (--val-size, val_size > 0)")
     return config
 
 
