@@ -116,9 +116,13 @@ def clean_column(series, kind: str, *, name: str, lines=None, source=None):
     if kind == "number":
         where = f'column "{name}"' + (f" of {source}" if source else "")
         return pd.Series(_numbers(series, missing, where, lines), index=series.index, name=name)
-    values = np.empty(len(series), dtype=object)
-    for i, v in enumerate(series.to_numpy(dtype=object)):
-        values[i] = math.nan if missing[i] else _category(v, kind)
+    if kind == "text" and pd.api.types.infer_dtype(series, skipna=True) == "string":
+        values = series.astype(object).str.strip().to_numpy(dtype=object, copy=True)
+        values[missing] = math.nan
+    else:
+        values = np.empty(len(series), dtype=object)
+        for i, v in enumerate(series.to_numpy(dtype=object)):
+            values[i] = math.nan if missing[i] else _category(v, kind)
     return pd.Series(values, index=series.index, name=name, dtype=object)
 
 
