@@ -1,6 +1,6 @@
 """The machinery GDClassifier and GDRegressor share: validation with scikit-learn's helpers,
-building the network, the L-BFGS and training-loop paths, pickling. See
-:mod:`gdlab.estimators`."""
+the network of the fitted attributes (:mod:`~gdlab.estimators.fitted`), the training-loop
+path (L-BFGS's is :mod:`~gdlab.estimators.lbfgs`), pickling. See :mod:`gdlab.estimators`."""
 
 from __future__ import annotations
 
@@ -46,7 +46,8 @@ def dense_finite(X, estimator):
     except ValueError:
         row, column = np.argwhere(~np.isfinite(X))[0]
         try:
-            check_array(X, ensure_all_finite=True, estimator=estimator, input_name="X")
+            with np.errstate(invalid="ignore", over="ignore"):  # its sum over X meets inf - inf
+                check_array(X, ensure_all_finite=True, estimator=estimator, input_name="X")
         except ValueError as theirs:
             raise ValueError(f"{theirs}\nThe first is at row {row}, column {column}.") from None
         raise
@@ -213,7 +214,6 @@ class GDBase(BaseEstimator):
         """The network (its seed drives weight_init and Dropout), with ``weights`` if given."""
         self._arch["seed"] = int(rs.randint(np.iinfo(np.int32).max))
         self._net = mlp(**self._arch)
-        self._optimizer = self._schedule = None
         for layer, (W, b) in zip(P.dense_layers(self._net), weights or ()):
             layer.W[...] = W
             if layer.b is not None:  # with batchnorm, BatchNorm's beta replaces the bias
@@ -346,7 +346,10 @@ class GDBase(BaseEstimator):
         rng = state.pop("_net_rng", None)
         opt, sched = state.pop("_optimizer", None), state.pop("_schedule", None)
         super().__setstate__(state)
-        if rng is not None and "coefs_" in self.__dict__:
+        self._optimizer = self._schedule = None
+        # the trained network again, unless its attributes were changed by hand since (then the
+        # next fit or predict builds one from them)
+        if rng is not None and "coefs_" in self.__dict__ and self._attributes_match_arch():
             net = mlp(**self._arch)
             F.load(self, net)
             net.set_rng_state(rng)
@@ -354,6 +357,12 @@ class GDBase(BaseEstimator):
             self._net = net
             F.write_back(self, net)
             self._attach_optimizer(opt, sched)
+
+    def _attributes_match_arch(self) -> bool:
+        try:
+            return _same_architecture(self._arch, F.architecture(self))
+        except (AttributeError, TypeError, ValueError):
+            return False
 
     def _attach_optimizer(self, opt_state, sched_state):
         """An optimizer (and schedule) on ``_net``'s parameters with the state of the ones
