@@ -1,25 +1,29 @@
 """The machinery GDClassifier and GDRegressor share: validation with scikit-learn's helpers,
-building the network, the L-BFGS and training-loop paths, pickling. See
-:mod:`gdlab.estimators`."""
+the network of the fitted attributes (:mod:`~gdlab.estimators.fitted`), the training-loop
+path (L-BFGS's is :mod:`~gdlab.estimators.lbfgs`), pickling. See :mod:`gdlab.estimators`."""
 
 from __future__ import annotations
 
 import warnings
 
 import numpy as np
-import scipy.optimize
 from sklearn.base import BaseEstimator
 from sklearn.exceptions import ConvergenceWarning
 from sklearn.model_selection import train_test_split
 from sklearn.utils import check_random_state
-from sklearn.utils.optimize import _check_optimize_result
-from sklearn.utils.validation import _check_sample_weight, check_is_fitted, validate_data
+from sklearn.utils.validation import (
+    _check_sample_weight,
+    check_array,
+    check_is_fitted,
+    validate_data,
+)
 
 from gdlab.errors import DivergenceError
+from gdlab.estimators import fitted as F
 from gdlab.estimators import params as P
+from gdlab.estimators.lbfgs import minimize_lbfgs
 from gdlab.estimators.losses import make_loss
 from gdlab.estimators.stopping import Curves, SklearnStopping
-from gdlab.nn.penalty import L2Penalty
 from gdlab.nn.sequential import mlp
 from gdlab.optim.registry import make_optimizer
 from gdlab.schedules.spec import make_schedule
@@ -31,13 +35,28 @@ _NON_FINITE = ("Solver produced non-finite parameter weights. The input data may
                "large values and need to be preprocessed.")
 
 
-def dense_finite(X):
-    """X as a dense array, checked for NaN and infinity (one pass; validate_data's check, a
-    sum over X, costs more on large data)."""
+def dense_finite(X, estimator):
+    """X as a dense array, checked for NaN and infinity in one pass (validate_data's check,
+    a sum over X, costs more on large data); scikit-learn's message, which users match, with
+    where the first bad value is."""
     if hasattr(X, "toarray"):
         X = X.toarray()
-    assert_finite(X, "Input X")
+    try:
+        assert_finite(X, "Input X")
+    except ValueError:
+        row, column = np.argwhere(~np.isfinite(X))[0]
+        try:
+            with np.errstate(invalid="ignore", over="ignore"):  # its sum over X meets inf - inf
+                check_array(X, ensure_all_finite=True, estimator=estimator, input_name="X")
+        except ValueError as theirs:
+            raise ValueError(f"{theirs}\nThe first is at row {row}, column {column}.") from None
+        raise
     return X
+
+
+def _same_architecture(cached, arch) -> bool:
+    """Whether a network built with ``cached`` (mlp's arguments and its seed) is of ``arch``."""
+    return cached is not None and {k: v for k, v in cached.items() if k != "seed"} == arch
 
 
 def partial_fit_available(est) -> bool:
@@ -59,39 +78,6 @@ class GDBase(BaseEstimator):
             if name not in ("self", "__class__"):
                 setattr(self, name, value)
 
-    # ---- fitted weights: views into the network's flat buffer --------------------------------
-    @property
-    def coefs_(self):
-        """The weight matrices, ``coefs_[i]`` of shape (units of layer i, units of layer i+1)."""
-        if "_net" not in self.__dict__:
-            raise AttributeError("coefs_ is set by fit")
-        return [layer.W for layer in P.dense_layers(self._net)]
-
-    @coefs_.setter
-    def coefs_(self, values):
-        self._set_weights("W", values)
-
-    @property
-    def intercepts_(self):
-        """The bias vectors, ``intercepts_[i]`` of shape (units of layer i+1,). With
-        ``batchnorm=True`` the hidden layers have none (BatchNorm's shift replaces it): zeros."""
-        if "_net" not in self.__dict__:
-            raise AttributeError("intercepts_ is set by fit")
-        return [layer.b if layer.b is not None else np.zeros(layer.out_features, layer.W.dtype)
-                for layer in P.dense_layers(self._net)]
-
-    @intercepts_.setter
-    def intercepts_(self, values):
-        self._set_weights("b", values)
-
-    def _set_weights(self, name, values):
-        views = [getattr(layer, name) for layer in P.dense_layers(self._net)]
-        if len(values) != len(views):
-            raise ValueError(f"expected {len(views)} arrays, got {len(values)}")
-        for view, value in zip(views, values):
-            if view is not None:
-                view[...] = np.broadcast_to(value, view.shape)
-
     # ---- fit ------------------------------------------------------------------------------
     def _fit(self, X, y, sample_weight=None, incremental=False):
         hidden = self.hidden_layer_sizes
@@ -106,14 +92,20 @@ class GDBase(BaseEstimator):
                 self.learning_rate != "constant":
             raise ValueError(f"lr_schedule={self.lr_schedule!r} and learning_rate="
                              f"{self.learning_rate!r} both set the learning rate; use one")
-        first_pass = "_net" not in self.__dict__ or (not self.warm_start and not incremental)
+        # the fitted attributes are the state: a fit continues from them (warm start,
+        # partial_fit), whoever set them
+        first_pass = "coefs_" not in self.__dict__ or (not self.warm_start and not incremental)
         X, y, target = self._validate_input(X, y, incremental, reset=first_pass)
         sw = None if sample_weight is None else _check_sample_weight(sample_weight, X)
         sw = self._with_class_weight(y, sw, incremental)
         rs = check_random_state(self.random_state)
         # random draws in MLPClassifier's order: initial weights, validation split, shuffling
-        weights = self._initialize(X.shape[1], hidden, acts, X.dtype, rs) if first_pass else None
-        dtype = np.dtype(self._arch["dtype"])
+        if first_pass:
+            weights = self._initialize(X.shape[1], hidden, acts, X.dtype, rs)
+            arch = self._arch
+        else:
+            arch = self._continued_architecture(hidden)
+        dtype = np.dtype(arch["dtype"])
         X = X.astype(dtype, copy=False)
         target = self._cast_target(target, dtype)
         if sw is not None:
@@ -127,19 +119,45 @@ class GDBase(BaseEstimator):
             validation += (loss,)
         if first_pass:
             self._build(weights, rs)
+        else:
+            self._network_of_attributes(arch, rs)
+        F.write_back(self, self._net)  # from here on the attributes are the network's arrays
         self._net.fast = self.fast
         if self.solver == "lbfgs":
-            self._fit_lbfgs(X, target, sw, loss)
+            self.n_iter_, self.loss_ = minimize_lbfgs(
+                self._net, loss, X, target, sw, alpha=self.alpha, max_iter=self.max_iter,
+                max_fun=self.max_fun, tol=self.tol)
         else:
             self._fit_stochastic(X, target, sw, loss, incremental, rs, validation)
         if not np.isfinite(self._net.flat_parameters).all():
             raise ValueError(_NON_FINITE)
-        if not np.isfinite(getattr(self, "loss_", 0.0)):
-            # L-BFGS stops at once on a non-finite loss and leaves the weights as they were;
-            # scikit-learn then returns an untrained model with loss_ = nan: say why instead
-            raise ValueError(f"the training loss is {self.loss_}: the input data may contain "
-                             "values too large for the network and need to be scaled")
         return self
+
+    def _continued_architecture(self, hidden):
+        """The architecture of the fitted attributes that a warm start or partial_fit
+        continues from, which ``hidden_layer_sizes`` must agree with."""
+        arch = F.architecture(self)
+        if arch["hidden"] != hidden:
+            raise ValueError(f"hidden_layer_sizes={self.hidden_layer_sizes!r} but the fitted "
+                             f"coefs_ have hidden layers of {tuple(arch['hidden'])} units: a warm "
+                             "start or partial_fit continues the fitted model")
+        return arch
+
+    def _network_of_attributes(self, arch, rs):
+        """Make ``_net`` the network of the fitted attributes: the trained one if they are its
+        own arrays, else a new one (arrays a user still holds are never overwritten) that takes
+        over the optimizer's state."""
+        net, cached = self.__dict__.get("_net"), self.__dict__.get("_arch")
+        if net is not None and _same_architecture(cached, arch) and F.in_sync(self, net):
+            return
+        opt, sched = (self.__dict__.get(key) for key in ("_optimizer", "_schedule"))
+        self._arch = dict(arch, seed=int(rs.randint(np.iinfo(np.int32).max)))
+        new = mlp(**self._arch)
+        F.load(self, new)
+        self._net = new
+        same_size = net is not None and net.flat_parameters.shape == new.flat_parameters.shape
+        self._attach_optimizer(opt.state_dict() if opt is not None and same_size else None,
+                               sched.state_dict() if sched is not None and same_size else None)
 
     def _initialize(self, n_features, hidden, acts, dtype, rs):
         """Fitted attributes of a fresh model; returns scikit-learn's initial weights or None."""
@@ -153,6 +171,7 @@ class GDBase(BaseEstimator):
                           batchnorm=bool(self.batchnorm), dropout=float(self.dropout),
                           dtype=np.dtype(dtype).name)
         self._optimizer = self._schedule = None
+        self.__dict__.pop("learning_rate_", None)  # a stochastic fit sets it
         self._no_improvement_count = 0
         if self.solver != "lbfgs":
             self._store_curves(self._fresh_curves())
@@ -170,10 +189,15 @@ class GDBase(BaseEstimator):
         return Curves()
 
     def _read_curves(self) -> Curves:
-        """The records a fit continues from (``n_iter_`` counts this fit's epochs only)."""
-        return Curves(0, self.t_, getattr(self, "loss_", None), self.loss_curve_,
-                      self.best_loss_, self.validation_scores_, self.validation_loss_curve_,
-                      self.best_validation_score_, self._no_improvement_count)
+        """The records a fit continues from (``n_iter_`` counts this fit's epochs only); those
+        missing from a model whose attributes were set by hand start as a new fit's."""
+        get, fresh = self.__dict__.get, self._fresh_curves()
+        return Curves(0, get("t_", 0), get("loss_"), get("loss_curve_", fresh.loss_curve),
+                      get("best_loss_", fresh.best_loss),
+                      get("validation_scores_", fresh.validation_scores),
+                      get("validation_loss_curve_", fresh.validation_loss_curve),
+                      get("best_validation_score_", fresh.best_validation_score),
+                      get("_no_improvement_count", 0))
 
     def _store_curves(self, c: Curves) -> None:
         """Write the records of a fit as fitted attributes: the one place that does."""
@@ -196,8 +220,8 @@ class GDBase(BaseEstimator):
                 layer.b[...] = b
 
     def _split(self, X, target, sw, rs):
-        """MLPClassifier's validation split (stratified for single-output classifiers)."""
-        stratify = target if self._stratify and self.n_outputs_ == 1 else None
+        """MLPClassifier's validation split (stratified for binary classifiers)."""
+        stratify = self._stratify_labels(target)
         arrays = [X, target] + ([] if sw is None else [sw])
         parts = train_test_split(*arrays, random_state=rs, test_size=self.validation_fraction,
                                  stratify=stratify)
@@ -208,29 +232,9 @@ class GDBase(BaseEstimator):
                              "or the size of your dataset.")
         return X, target, sw, (X_val, t_val, sw_val)
 
-    def _fit_lbfgs(self, X, target, sw, loss):
-        net = self._net
-        flat, grads = net.flat_parameters, net.flat_gradients
-        penalty = L2Penalty(net, self.alpha)
-        total = X.shape[0] if sw is None else float(sw.sum())
-
-        def value_and_grad(theta):
-            flat[...] = theta
-            value, grad = loss.compute(net.forward(X, training=True), target, sw, True)
-            net.backward(grad, input_grad=False)
-            value += penalty.add_to_gradients(total)
-            return value, grads.astype(np.float64)
-
-        res = scipy.optimize.minimize(
-            value_and_grad, flat.astype(np.float64), method="L-BFGS-B", jac=True,
-            options={"maxfun": self.max_fun, "maxiter": self.max_iter, "gtol": self.tol})
-        self.n_iter_ = _check_optimize_result("lbfgs", res, self.max_iter)
-        self.loss_ = float(res.fun)
-        flat[...] = res.x
-
     def _stochastic_optimizer(self, incremental):
         """The optimizer (and schedule) of this fit: kept across partial_fit calls."""
-        if not incremental or self._optimizer is None:
+        if not incremental or self.__dict__.get("_optimizer") is None:
             name, kwargs = P.optimizer_spec(self)
             self._optimizer = make_optimizer(name, [self._net.flat_parameters], **kwargs)
             self._schedule = None
@@ -255,8 +259,10 @@ class GDBase(BaseEstimator):
     def _fit_stochastic(self, X, target, sw, loss, incremental, rs, validation):
         net = self._net
         if "loss_curve_" not in self.__dict__ or (
-                self.early_stopping != (self.validation_scores_ is not None)):
-            self._store_curves(self._fresh_curves())  # warm start after lbfgs, or switched
+                self.early_stopping != (self.__dict__.get("validation_scores_") is not None)):
+            fresh = self._fresh_curves()  # warm start after lbfgs, switched, or set by hand
+            fresh.t = self.__dict__.get("t_", 0)
+            self._store_curves(fresh)
         optimizer = self._stochastic_optimizer(incremental)
         curves = self._read_curves()
         stopper = SklearnStopping(self, curves, optimizer, net, X.shape[0],
@@ -270,12 +276,18 @@ class GDBase(BaseEstimator):
             seed=int(rs.randint(np.iinfo(np.int32).max)))
         try:
             # validate_data has rejected NaN and infinity
-            result = trainer.fit(X, target, sample_weight=sw, assume_finite=True)
+            stopped_because = trainer.fit(X, target, sample_weight=sw,
+                                          assume_finite=True).stopped_because
         except DivergenceError as e:
-            raise ValueError(_NON_FINITE) from e
+            if validation is None:
+                raise ValueError(_NON_FINITE) from e
+            # scikit-learn (>= 1.6) records NaN, keeps the best weights and returns
+            stopped_because = "diverged"
+            warnings.warn(stopper.diverged(e), ConvergenceWarning, stacklevel=3)
         finally:
             self._store_curves(curves)
-        if result.stopped_because == "interrupted":
+            self.learning_rate_ = float(optimizer.lr)
+        if stopped_because == "interrupted":
             warnings.warn("Training interrupted by user.", stacklevel=3)
         if self.early_stopping and stopper.best_state is not None:
             net.load_state_dict(stopper.best_state)
@@ -287,12 +299,13 @@ class GDBase(BaseEstimator):
     # ---- predict --------------------------------------------------------------------------
     def _forward(self, X):
         """The network's output (logits for classifiers) on validated ``X``."""
-        check_is_fitted(self)
+        check_is_fitted(self, "coefs_")
         X = validate_data(self, X, accept_sparse=["csr", "csc"],
                           dtype=(np.float64, np.float32), reset=False, ensure_all_finite=False)
-        X = dense_finite(X)
+        X = dense_finite(X, self)
+        net = self._predicting_network(X.dtype)
         with np.errstate(over="ignore", invalid="ignore"):
-            out = predict_chunked(self._net, X.astype(self._net.dtype, copy=False))
+            out = predict_chunked(net, X.astype(net.dtype, copy=False))
         bad = ~np.isfinite(out)
         if bad.any():  # finite input, but too large for the network: say so, never answer NaN
             row = int(np.argwhere(bad)[0][0])
@@ -301,35 +314,70 @@ class GDBase(BaseEstimator):
                              "training data were scaled")
         return out
 
-    # ---- pickling: the network and optimizer travel as their state dicts ----------------------
+    def _predicting_network(self, x_dtype):
+        """The network of the fitted attributes: the trained one while they are its own arrays,
+        else one built from them for this call (predict changes nothing on the estimator).
+        With ``dtype=None`` it computes in the wider of X's and the model's dtype, as
+        scikit-learn's NumPy products do."""
+        arch = F.architecture(self)
+        if self.dtype is None:
+            arch["dtype"] = np.result_type(x_dtype, arch["dtype"]).name
+        net = self.__dict__.get("_net")
+        if net is not None and _same_architecture(self.__dict__.get("_arch"), arch) \
+                and F.in_sync(self, net):
+            return net
+        net = mlp(**dict(arch, init="zeros"))  # the values come from the attributes
+        F.load(self, net)
+        return net
+
+    # ---- pickling: the fitted attributes travel; the network is rebuilt from them ----------
     def __getstate__(self):
-        state = super().__getstate__()
-        state = dict(state)
-        if "_net" in state:
-            state["_net"] = state["_net"].state_dict()
-            for key in ("_optimizer", "_schedule"):
-                if state.get(key) is not None:
-                    state[key] = state[key].state_dict()
+        state = dict(super().__getstate__())
+        net = state.pop("_net", None)
+        if net is not None:
+            state["_net_rng"] = net.rng_state()  # Dropout's streams: a partial_fit continues them
+        for key in ("_optimizer", "_schedule"):
+            if state.get(key) is not None:
+                state[key] = state[key].state_dict()
         return state
 
     def __setstate__(self, state):
+        state = dict(state)
+        rng = state.pop("_net_rng", None)
+        opt, sched = state.pop("_optimizer", None), state.pop("_schedule", None)
         super().__setstate__(state)
-        if isinstance(self.__dict__.get("_net"), dict):
-            net_state = self._net
-            self._net = mlp(**self._arch)
-            self._net.load_state_dict(net_state)
-            self._net.fast = self.fast
-            opt_state, sched_state = self._optimizer, self._schedule
-            self._optimizer = self._schedule = None
-            if opt_state is not None:
-                name = opt_state["optimizer"].lower()
-                self._optimizer = make_optimizer(name, [self._net.flat_parameters],
-                                                 **P.fast_kwargs(name, self.fast))
-                self._optimizer.load_state_dict(opt_state)
-            if sched_state is not None and self._optimizer is not None:
-                self._schedule = make_schedule(self.lr_schedule, self._optimizer,
-                                               horizon=self.max_iter)
-                self._schedule.load_state_dict(sched_state)
+        self._optimizer = self._schedule = None
+        # the trained network again, unless its attributes were changed by hand since (then the
+        # next fit or predict builds one from them)
+        if rng is not None and "coefs_" in self.__dict__ and self._attributes_match_arch():
+            net = mlp(**self._arch)
+            F.load(self, net)
+            net.set_rng_state(rng)
+            net.fast = self.fast
+            self._net = net
+            F.write_back(self, net)
+            self._attach_optimizer(opt, sched)
+
+    def _attributes_match_arch(self) -> bool:
+        try:
+            return _same_architecture(self._arch, F.architecture(self))
+        except (AttributeError, TypeError, ValueError):
+            return False
+
+    def _attach_optimizer(self, opt_state, sched_state):
+        """An optimizer (and schedule) on ``_net``'s parameters with the state of the ones
+        before; none where there was none."""
+        self._optimizer = self._schedule = None
+        if opt_state is None:
+            return
+        name = opt_state["optimizer"].lower()
+        self._optimizer = make_optimizer(name, [self._net.flat_parameters],
+                                         **P.fast_kwargs(name, self.fast))
+        self._optimizer.load_state_dict(opt_state)
+        if sched_state is not None:
+            self._schedule = make_schedule(self.lr_schedule, self._optimizer,
+                                           horizon=self.max_iter)
+            self._schedule.load_state_dict(sched_state)
 
     def __sklearn_tags__(self):
         tags = super().__sklearn_tags__()

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import numpy as np
-from scipy.special import expit, log_expit, log_softmax, softmax
+from scipy.special import expit, softmax
 from sklearn.base import ClassifierMixin, _fit_context
 from sklearn.preprocessing import LabelBinarizer
 from sklearn.utils import column_or_1d
@@ -52,7 +52,42 @@ class GDClassifier(ClassifierMixin, GDBase):
         update (sgd, gd, adam, adamw) and the fused Dense + ReLU passes (see gdlab.kernels).
 
     With ``early_stopping=True``, ``validation_loss_curve_`` records the validation loss of
-    each epoch beside ``loss_curve_``.
+    each epoch beside ``loss_curve_``. ``learning_rate_`` (after a fit with a stochastic
+    solver) is the learning rate of the next step, where ``invscaling``, ``adaptive`` or
+    ``lr_schedule`` have taken it. What still differs from ``MLPClassifier``, and why, is
+    listed in the docstring of :mod:`gdlab.estimators`.
+
+    The fitted attributes are the model
+    -----------------------------------
+    A fitted estimator is its public attributes; the gdlab network it trains is a cache of
+    them (:mod:`gdlab.estimators.fitted`). ``fit`` with ``warm_start=True`` and
+    ``partial_fit`` start from them, and every fit leaves them as views of the trained
+    network's arrays (training updates them in place; writing into them changes the model);
+    ``predict*`` compute from them. An estimator made fitted by setting them (as
+    scikit-learn's tests do, or code that turns a trained gdlab network into an estimator)
+    predicts, and trains on, as the estimator they came from; an exporter reads them:
+
+    coefs_ : list of ``n_layers_ - 1`` arrays, ``coefs_[i]`` of shape (units of layer i, units
+        of layer i + 1).
+    intercepts_ : list of arrays, ``intercepts_[i]`` of shape (units of layer i + 1,). With
+        ``batchnorm=True`` the hidden layers have no bias (BatchNorm's ``beta`` shifts them):
+        their ``intercepts_`` are zeros, and must be.
+    batchnorm_ : gdlab's. With ``batchnorm=True`` a list with one dict per hidden layer, keys
+        ``"gamma"``, ``"beta"``, ``"running_mean"``, ``"running_var"``, each an array of the
+        layer's units; None without BatchNorm.
+    n_features_in_, n_outputs_, n_layers_ : must agree with the shapes of ``coefs_``.
+    out_activation_ : ``"logistic"`` (one unit for two classes; one per label for multilabel
+        targets) or ``"softmax"`` (one unit per class; also two units for two classes, as
+        gdlab's own networks train them).
+    classes_ : the labels, in the order of the output units.
+
+    The parameters ``activation`` (each hidden layer's) and ``batchnorm`` complete the model;
+    ``dtype=None`` computes in float32 when every array is float32, else in float64. The
+    forward pass, from ``h = X``: for each hidden layer ``i``, ``z = h @ coefs_[i] +
+    intercepts_[i]``; with BatchNorm ``z = (z - running_mean) / sqrt(running_var + 1e-5) *
+    gamma + beta``; ``h = act_i(z)`` (identity, logistic, tanh, relu, or leaky_relu with
+    slope 0.01); then ``h @ coefs_[-1] + intercepts_[-1]`` through ``out_activation_``.
+    Dropout is the identity when predicting. (BatchNorm trains with momentum 0.1.)
 
     Examples
     --------
@@ -69,7 +104,6 @@ class GDClassifier(ClassifierMixin, GDBase):
         "class_weight": [None, dict, list, StrOptions({"balanced"})],
     }
     _task = "classification"
-    _stratify = True
 
     def __init__(self, hidden_layer_sizes=(100,), activation="relu", *, solver="adam",
                  alpha=0.0001, batch_size="auto", learning_rate="constant",
@@ -103,7 +137,7 @@ class GDClassifier(ClassifierMixin, GDBase):
         X, y = validate_data(self, X, y, accept_sparse=["csr", "csc"], multi_output=True,
                              dtype=(np.float64, np.float32), reset=reset,
                              ensure_all_finite=False)
-        X = dense_finite(X)
+        X = dense_finite(X, self)
         if y.ndim == 2 and y.shape[1] == 1:
             y = column_or_1d(y, warn=True)
         if not hasattr(self, "classes_") or (not self.warm_start and not incremental):
@@ -120,8 +154,12 @@ class GDClassifier(ClassifierMixin, GDBase):
             elif len(np.setdiff1d(classes, self.classes_, assume_unique=True)):
                 raise ValueError(f"`y` has classes not in `self.classes_`. `self.classes_` "
                                  f"has {self.classes_}. 'y' has {classes}.")
-        lb = self._label_binarizer
-        if lb.y_type_ == "multiclass":
+        lb = self._label_binarizer = self._binarizer()
+        # a fitted model with a 2-unit softmax output (gdlab's own networks train 2 classes so)
+        # continues as it is
+        two_unit_softmax = (not reset and lb.y_type_ == "binary" and len(lb.classes_) == 2
+                            and getattr(self, "out_activation_", None) == "softmax")
+        if lb.y_type_ == "multiclass" or two_unit_softmax:
             self._loss_kind, self.out_activation_ = "multiclass", "softmax"
             self.n_outputs_ = len(lb.classes_)
             target = np.searchsorted(lb.classes_, y)
@@ -130,6 +168,16 @@ class GDClassifier(ClassifierMixin, GDBase):
             target = lb.transform(y)
             self.n_outputs_ = target.shape[1]
         return X, y, target
+
+    def _binarizer(self):
+        """The LabelBinarizer of ``classes_``: fit's, or one rebuilt from ``classes_`` (and
+        ``out_activation_``, ``n_outputs_``) for a model whose attributes were set by hand."""
+        lb = self.__dict__.get("_label_binarizer")
+        if lb is not None and np.array_equal(lb.classes_, self.classes_):
+            return lb
+        if getattr(self, "out_activation_", None) == "logistic" and getattr(self, "n_outputs_", 1) > 1:
+            return LabelBinarizer().fit(np.eye(len(self.classes_), dtype=int))
+        return LabelBinarizer().fit(self.classes_)
 
     def _with_class_weight(self, y, sw, incremental):
         if self.class_weight is None:
@@ -140,6 +188,11 @@ class GDClassifier(ClassifierMixin, GDBase):
                              "a dict of weights instead")
         cw = compute_sample_weight(self.class_weight, y)
         return cw if sw is None else sw * cw
+
+    def _stratify_labels(self, target):
+        """What MLPClassifier stratifies its validation split on: the label-binarized target
+        as booleans, for single-output (binary) targets only."""
+        return target.astype(bool) if self.n_outputs_ == 1 else None
 
     def _cast_target(self, target, dtype):
         if self._loss_kind == "multiclass":
@@ -156,7 +209,10 @@ class GDClassifier(ClassifierMixin, GDBase):
     def predict(self, X):
         """The predicted classes (an indicator matrix for multilabel targets)."""
         check_is_fitted(self)
-        return self._label_binarizer.inverse_transform(self._proba(X))
+        proba = self._proba(X)
+        if self.out_activation_ == "softmax":  # also a 2-unit softmax for 2 classes
+            return self.classes_.take(proba.argmax(axis=1))
+        return self._binarizer().inverse_transform(proba)
 
     def _proba(self, X):
         out = self._forward(X)
@@ -171,13 +227,10 @@ class GDClassifier(ClassifierMixin, GDBase):
         return np.vstack([1 - p, p]).T if p.ndim == 1 else p
 
     def predict_log_proba(self, X):
-        """``log(predict_proba(X))``, computed from the logits without underflow."""
-        out = self._forward(X)
-        if self.out_activation_ == "softmax":
-            return log_softmax(out, axis=1)
-        if self.n_outputs_ == 1:
-            return np.hstack([log_expit(-out), log_expit(out)])
-        return log_expit(out)
+        """``np.log(predict_proba(X))``, as scikit-learn: the two agree entry by entry and under
+        argmax (``-inf`` where a probability underflows to 0)."""
+        with np.errstate(divide="ignore"):
+            return np.log(self.predict_proba(X))
 
     def __sklearn_tags__(self):
         tags = super().__sklearn_tags__()

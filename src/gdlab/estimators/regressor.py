@@ -21,6 +21,13 @@ class GDRegressor(RegressorMixin, GDBase):
     loss : "squared_error" (default; half the squared error, as scikit-learn), "poisson"
         (half Poisson deviance with a log link, ``y >= 0``, as scikit-learn), and gdlab's
         "absolute_error" and "huber" (delta 1). Losses are summed over outputs.
+
+    The fitted attributes are the model, as :class:`GDClassifier`'s docstring details:
+    ``coefs_``, ``intercepts_``, ``batchnorm_`` (gdlab's, with ``batchnorm=True``),
+    ``n_features_in_``, ``n_outputs_``, ``n_layers_`` and ``out_activation_`` (``"identity"``,
+    or ``"exp"`` for ``loss="poisson"``), with the parameters ``activation`` and
+    ``batchnorm``. An estimator made fitted by setting them predicts (and trains on) as the
+    estimator they came from.
     """
 
     _parameter_constraints: dict = {
@@ -28,7 +35,6 @@ class GDRegressor(RegressorMixin, GDBase):
         "loss": [StrOptions({"squared_error", "poisson", "absolute_error", "huber"})],
     }
     _task = "regression"
-    _stratify = False
 
     def __init__(self, loss="squared_error", hidden_layer_sizes=(100,), activation="relu", *,
                  solver="adam", alpha=0.0001, batch_size="auto", learning_rate="constant",
@@ -55,16 +61,17 @@ class GDRegressor(RegressorMixin, GDBase):
         X, y = validate_data(self, X, y, accept_sparse=["csr", "csc"], multi_output=True,
                              y_numeric=True, dtype=(np.float64, np.float32), reset=reset,
                              ensure_all_finite=False)
-        X = dense_finite(X)
+        X = dense_finite(X, self)
         if y.ndim == 2 and y.shape[1] == 1:
             y = column_or_1d(y, warn=True)
         if self.loss == "poisson" and np.any(y < 0):
             raise ValueError("Some value(s) of y are negative which is not allowed for "
                              "Poisson regression.")
         target = y.reshape(y.shape[0], -1)
-        if not reset and "_net" in self.__dict__ and target.shape[1] != self.n_outputs_:
+        fitted = np.shape(self.coefs_[-1])[-1] if not reset else target.shape[1]
+        if target.shape[1] != fitted:
             raise ValueError(f"y has {target.shape[1]} outputs but the model was fitted with "
-                             f"{self.n_outputs_}")
+                             f"{fitted}")
         self.n_outputs_ = target.shape[1]
         self._loss_kind = self.loss
         self.out_activation_ = "exp" if self.loss == "poisson" else "identity"
@@ -72,6 +79,9 @@ class GDRegressor(RegressorMixin, GDBase):
 
     def _with_class_weight(self, y, sw, incremental):
         return sw
+
+    def _stratify_labels(self, target):
+        return None
 
     def _cast_target(self, target, dtype):
         return target.astype(dtype, copy=False)
