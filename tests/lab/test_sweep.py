@@ -87,8 +87,9 @@ def test_one_job_runs_here_and_several_run_in_worker_processes():
     assert os.getpid() not in pids and 1 <= len(pids) <= 2
 
 
-def test_a_task_that_raises_in_a_worker_is_a_failed_record():
-    results, not_run, _ = run(raises_on_1, range(4), jobs=2)
+@pytest.mark.parametrize("jobs", [1, 2])
+def test_a_task_that_raises_is_a_failed_record_here_and_in_a_worker(jobs):
+    results, not_run, _ = run(raises_on_1, range(4), jobs=jobs)
     assert not_run == [] and sorted(results) == [0, 1, 2, 3]
     assert results[1]["failed"] == "ValueError: a configuration that cannot run"
     assert all("failed" not in results[i] for i in (0, 2, 3))

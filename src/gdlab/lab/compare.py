@@ -49,8 +49,11 @@ from gdlab.lab.compare_records import (  # noqa: F401 - public here too
     config_label,
     failed_record,
     summarize,
+    write_curves_csv,
+    write_results_csv,
+    write_summary_csv,
 )
-from gdlab.lab.compare_report import summary_rows, write_outputs  # noqa: F401 - public here too
+from gdlab.lab.compare_report import curves, summary_rows, write_outputs  # noqa: F401 - public here too
 from gdlab.lab.run_config import make_config
 from gdlab.lab.run_data import build_trainer, evaluate, prepare_data
 from gdlab.lab.sweep import Interrupts, Runner, SweepProgress, resolve_jobs

@@ -222,6 +222,8 @@ class Runner:
                 self.interrupts.note()
                 self.progress.stopped(index)
                 return todo[n:]
+            except Exception as exc:  # as in a worker: a failed record, not the end
+                record = self.failure(index, f"{type(exc).__name__}: {exc}")
             self.finish(index, record)
         return []
 
