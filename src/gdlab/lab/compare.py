@@ -285,6 +285,7 @@ def _execute(setup, *, jobs, comm, log, progress) -> dict:
     data = sweep.data()
     todo = [i for i in range(sweep.size) if i not in records]
     workers = resolve_jobs(jobs, sweep.threads, comm.threads if distributed else None)
+    workers = min(workers, max(1, -(-len(todo) // (comm.size if distributed else 1))))
     if root:
         _log_plan(log, sweep, data, len(todo), workers, comm.size if distributed else 1)
 

@@ -247,12 +247,13 @@ class _Pool:
         self.running = {}        # future -> index
         self.suspects = set()    # in flight when a worker died: each runs again, alone
         self.executor = None
+        self.workers = runner.jobs
 
     def _start(self):
         from joblib.externals.loky import ProcessPoolExecutor
 
         env = {name: str(self.runner.threads) for name in THREAD_VARIABLES}
-        self.executor = ProcessPoolExecutor(max_workers=self.runner.jobs,
+        self.executor = ProcessPoolExecutor(max_workers=self.workers,
                                             initializer=_ignore_sigint, env=env)
 
     def run(self, todo) -> None:
@@ -260,6 +261,7 @@ class _Pool:
 
         runner = self.runner
         self.queue = list(reversed(todo))
+        self.workers = min(runner.jobs, len(todo))
         self._start()
         while self.queue or self.running:
             if runner.should_stop():
@@ -273,7 +275,7 @@ class _Pool:
 
     def _submit(self) -> None:
         """Fill the free workers; a suspect runs alone."""
-        while self.queue and len(self.running) < self.runner.jobs:
+        while self.queue and len(self.running) < self.workers:
             if any(i in self.suspects for i in self.running.values()):
                 return
             if self.queue[-1] in self.suspects and self.running:
