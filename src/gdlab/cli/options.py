@@ -5,7 +5,7 @@
 from __future__ import annotations
 
 from gdlab import _checks
-from gdlab.cli.argtypes import activation_name, layer_sizes
+from gdlab.cli.argtypes import activation_name, layer_sizes, positive_int
 from gdlab.data.datasets import DATASETS, TASKS
 from gdlab.nn.layers import ACTIVATIONS
 
@@ -55,3 +55,11 @@ def add_out_option(parser) -> None:
 
 def add_debug_option(parser) -> None:
     parser.add_argument("--debug", action="store_true", help="show the full traceback of errors")
+
+
+def add_threads_option(parser, *, default, default_text) -> None:
+    """``--threads T``: the BLAS/OpenMP (and gdlab kernel) threads of each training; an explicit
+    value wins over ``OMP_NUM_THREADS`` and its kin. ``default_text`` says what None means."""
+    parser.add_argument("--threads", type=positive_int, default=default, metavar="T",
+                        help=f"BLAS and kernel threads per training; an explicit value wins over "
+                             f"OMP_NUM_THREADS (default: {default_text})")
