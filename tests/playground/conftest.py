@@ -8,6 +8,7 @@ import select
 import signal
 import subprocess
 import sys
+import tempfile
 import time
 
 import pytest
@@ -20,14 +21,15 @@ class Server:
     """``gdlab playground --no-browser --port 0 ARGS`` and a small JSON client for it."""
 
     def __init__(self, *args):
+        self.log = tempfile.TemporaryFile(mode="w+")   # a pipe nobody reads could fill up
         self.proc = subprocess.Popen(
             [sys.executable, "-m", "gdlab", "playground", "--no-browser", "--port", "0", *args],
-            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+            stdout=subprocess.PIPE, stderr=self.log, text=True)
         line = self._first_line()
         match = re.search(r"http://127\.0\.0\.1:(\d+)/", line)
         if match is None:
             self.close()
-            raise AssertionError(f"no address in {line!r}; stderr: {self.proc.stderr.read()}")
+            raise AssertionError(f"no address in {line!r}; stderr: {self.stderr()}")
         self.port = int(match.group(1))
         self.url = match.group(0)
 
@@ -89,8 +91,11 @@ class Server:
             except subprocess.TimeoutExpired:
                 self.proc.kill()
                 self.proc.wait()
-        for stream in (self.proc.stdout, self.proc.stderr):
-            stream.close()
+        self.proc.stdout.close()
+
+    def stderr(self) -> str:
+        self.log.seek(0)
+        return self.log.read()
 
 
 def _web_stack():
@@ -105,6 +110,9 @@ def server():
     yield srv
     assert srv.proc.poll() is None, "the server died during the tests"
     srv.close()
+    errors = srv.stderr()
+    assert "Traceback" not in errors and "internal error" not in errors, errors[-3000:]
+    assert srv.proc.returncode == 130, errors[-3000:]   # Ctrl-C, as every gdlab command
 
 
 @pytest.fixture

@@ -12,7 +12,6 @@ from gdlab.optim.registry import OPTIMIZER_NAMES, optimizer_entry
 from gdlab.playground.config import DEFAULTS, ConfigError, check_config, options
 from gdlab.playground.datasets import TOY_DATASETS, make_toy
 
-
 # ---- the configuration ---------------------------------------------------------------------
 
 def test_an_empty_object_takes_every_default_of_the_issue():

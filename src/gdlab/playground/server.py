@@ -309,22 +309,23 @@ def serve(host="127.0.0.1", port=8765, *, open_browser=True, max_runs=8, idle_ti
     from threadpoolctl import threadpool_limits
 
     threadpool_limits(1)  # one BLAS thread in the whole process: reproducible, shareable runs
+    loopback = is_loopback(host)
+    if not loopback:
+        print(f"gdlab playground: warning: listening on {host}, so other machines can reach "
+              "this server and start runs on it; it has no authentication. Use --host "
+              "127.0.0.1 to keep it to this machine.", file=sys.stderr, flush=True)
     family = socket.AF_INET6 if ":" in host else socket.AF_INET
     sock = socket.socket(family, socket.SOCK_STREAM)
     sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
     try:
         sock.bind((host, port))
+        sock.listen(128)  # connections wait in the queue until uvicorn serves them
     except OSError as exc:
         sock.close()
         raise OSError(f"cannot listen on {host}:{port}: {exc.strerror or exc}") from None
     port = sock.getsockname()[1]
-    loopback = is_loopback(host)
     shown = host if loopback else "127.0.0.1"
     url = f"http://{'[' + shown + ']' if ':' in shown else shown}:{port}/"
-    if not loopback:
-        print(f"gdlab playground: warning: listening on {host}, so other machines can reach "
-              "this server and start runs on it; it has no authentication. Use --host "
-              "127.0.0.1 to keep it to this machine.", file=sys.stderr, flush=True)
     manager = RunManager(max_active=max_runs, idle_timeout=idle_timeout)
     app = create_app(manager, allowed_hosts=LOOPBACK_NAMES if loopback else None)
     server = uvicorn.Server(uvicorn.Config(app, log_level="warning", lifespan="on",

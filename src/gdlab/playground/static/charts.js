@@ -57,7 +57,10 @@
       hi = Math.pow(10, Math.ceil(Math.log10(hi) + 1e-9));
       if (hi <= lo) hi = lo * 10;
     } else if (hi - lo < 1e-12) {
-      hi = lo + 1;
+      hi = lo === 0 ? 1 : lo + Math.abs(lo) * 0.5;
+      if (this.options.yMin === undefined) lo -= hi - lo;
+    } else if (this.options.yMax === undefined) {
+      hi += (hi - lo) * 0.08;  // headroom: a line at the top stays off the frame
     }
     return [lo, hi];
   };
