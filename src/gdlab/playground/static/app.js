@@ -254,6 +254,8 @@
         connect(run.id);
         showSummary(); drawAll();
         document.body.dataset.ready = "1";
+        // for whatever follows the settings (a link that carries them, a code panel)
+        document.dispatchEvent(new CustomEvent("gdlab:run", {detail: {id: run.id, config: run.config}}));
         if (autoplay) play();
       });
     }).catch(function (err) {

@@ -85,7 +85,7 @@
       var every = Math.max(1, Math.ceil((Math.log10(hi) - Math.log10(lo)) / 4));
       for (var e = Math.log10(lo); e <= Math.log10(hi) + 1e-9; e += every) ticks.push(Math.pow(10, e));
     } else {
-      var st = niceStep(hi - lo, 4);
+      var st = niceStep(hi - lo, Math.max(2, Math.min(5, Math.floor(ph / 28))));
       for (var t = Math.ceil(lo / st) * st; t <= hi + st * 1e-6; t += st) ticks.push(t);
     }
     ticks.forEach(function (t) {
