@@ -41,6 +41,6 @@ BAD_CONFIGS = [
     ("batchnorm-word", '{"batchnorm": "yes"}', "batchnorm", "true or false"),
     ("unknown-schedule", '{"schedule": "cosinee"}', "schedule", "did you mean 'cosine'"),
     ("too-long-history", '{"max_steps": 100000, "record_every": 1}', "record_every",
-     "at most 10,000"),
+     "at most 5,000"),
     ("validation-share", '{"val_size": 0.9}', "val_size", "0.9"),
 ]

@@ -1,12 +1,14 @@
 """The playground's JSON API, driven over HTTP: the server runs as a subprocess
 (``gdlab playground --port 0``, a free port on 127.0.0.1) as a user starts it."""
 
+import base64
 import http.client
 import json
 import subprocess
 import sys
 import time
 
+import numpy as np
 import pytest
 from bad_configs import BAD_CONFIGS
 
@@ -14,6 +16,11 @@ from gdlab.playground.experiment import train
 
 SPIRALS = {"dataset": "spirals", "layers": [16, 16], "activation": "tanh", "optimizer": "adam",
            "lr": 0.03, "batch_size": 16, "seed": 0}
+
+
+def test_the_server_computes_with_one_blas_thread(server):
+    threads = server.get("/api/options")["server"]["blas_threads"]
+    assert threads and set(threads) == {1}
 
 
 def test_adam_learns_the_spirals_within_the_step_limit(server):
@@ -199,9 +206,13 @@ def test_the_event_stream_carries_the_whole_history_and_the_boundary(server):
     assert history == run["history"] and updates[-1]["finished"]
     assert updates[-1]["status"] == "done" and updates[-1]["step"] == 2000
     assert updates[0]["boundary"]["step"] == 0
-    last_boundary = [f["boundary"] for f in updates if "boundary" in f][-1]
-    assert last_boundary["step"] == 2000
-    assert last_boundary == server.get(f"/api/runs/{run_id}/boundary")
+    streamed = [f["boundary"] for f in updates if "boundary" in f][-1]
+    assert streamed["step"] == 2000 and streamed["shape"] == [64, 64]
+    # the stream's compact grid (a byte per cell) is the API's grid of probabilities
+    served = server.get(f"/api/runs/{run_id}/boundary")
+    assert served["step"] == 2000 and served["extent"] == streamed["extent"]
+    packed = np.frombuffer(base64.b64decode(streamed["values_u8"]), dtype=np.uint8)
+    np.testing.assert_allclose(packed.reshape(64, 64) / 255, served["values"], atol=0.5 / 255 + 1e-4)
 
 
 def test_the_page_and_its_files_come_from_the_package_with_nothing_from_elsewhere(server):
@@ -244,12 +255,15 @@ def test_without_the_web_stack_the_command_says_what_to_install():
     assert out.stderr.count("\n") == 1 and "Traceback" not in out.stderr
 
 
-def test_help_does_not_import_the_web_stack():
-    out = _gdlab("import sys\nfrom gdlab.cli.main import main\n"
-                 "try:\n    main(['playground', '--help'])\nexcept SystemExit:\n    pass\n"
+@pytest.mark.parametrize("args", [["--help"], ["playground", "--help"]])
+def test_help_does_not_import_the_web_stack(args):
+    out = _gdlab(f"import sys\nfrom gdlab.cli.main import main\n"
+                 f"try:\n    main({args!r})\nexcept SystemExit:\n    pass\n"
                  "print([m for m in ('starlette', 'uvicorn', 'anyio') if m in sys.modules])")
     assert out.returncode == 0, out.stderr
-    assert "--no-browser" in out.stdout and out.stdout.strip().endswith("[]")
+    assert "playground" in out.stdout and out.stdout.strip().endswith("[]")
+    if args[0] == "playground":
+        assert "--no-browser" in out.stdout and "127.0.0.1" in out.stdout
 
 
 def test_another_host_is_warned_about_and_a_busy_port_is_an_error(server):

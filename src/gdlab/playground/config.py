@@ -37,7 +37,7 @@ DEFAULTS = {
 #: number of history entries (``max_steps / record_every``), a seed, a schedule's text
 LIMITS = {
     "n_samples": (4, 2000), "layers": 6, "width": 64, "max_steps": 100_000,
-    "history": 10_000, "seed": 2**32 - 1, "schedule": 200, "noise": 1.0, "lr": 100.0,
+    "history": 5_000, "seed": 2**32 - 1, "schedule": 200, "noise": 1.0, "lr": 100.0,
 }
 
 #: the hyper-parameters a configuration may set beside ``lr``, each given only to the

@@ -18,6 +18,7 @@ textbook path, the same bits whether or not gdlab's compiled kernels are install
 
 from __future__ import annotations
 
+import base64
 import math
 from dataclasses import dataclass
 
@@ -174,21 +175,33 @@ def divergence_record(exc: DivergenceError) -> dict:
 def predict_grid(net: Sequential, task: str, extent, resolution=GRID_RESOLUTION) -> dict:
     """What the network predicts over the page's box ``extent = [x0, x1, y0, y1]``.
 
-    Classification: ``{"values": rows x columns}``, the probability of class 1 at the centres
-    of a ``resolution`` x ``resolution`` grid, rows from the top (``y1``) down, columns left to
-    right. Regression: ``{"x": [...], "y": [...]}``, the predicted curve at ``CURVE_POINTS``
-    points from ``x0`` to ``x1``."""
+    Classification: ``{"values": array (resolution, resolution)}``, the probability of class 1
+    at the centres of a square grid of cells, rows from the top (``y1``) down, columns left to
+    right. Regression: ``{"x": array, "y": array}``, the predicted curve at ``CURVE_POINTS``
+    points from ``x0`` to ``x1``. See :func:`grid_to_json` for the wire forms."""
     x0, x1, y0, y1 = (float(v) for v in extent)
     if task == "regression":
         xs = np.linspace(x0, x1, CURVE_POINTS)
-        out = net.predict(xs[:, None])[:, 0]
-        return {"x": xs.tolist(), "y": [float(v) for v in out]}
+        return {"x": xs, "y": net.predict(xs[:, None])[:, 0].astype(np.float64)}
     n = int(resolution)
     cx = x0 + (np.arange(n) + 0.5) * (x1 - x0) / n
     cy = y1 - (np.arange(n) + 0.5) * (y1 - y0) / n
     gx, gy = np.meshgrid(cx, cy)
     logits = net.predict(np.column_stack([gx.ravel(), gy.ravel()])).astype(np.float64)
-    with np.errstate(over="ignore"):
+    with np.errstate(over="ignore", invalid="ignore"):
         p1 = 1.0 / (1.0 + np.exp(logits[:, 0] - logits[:, 1]))
     p1 = np.where(np.isfinite(p1), p1, 0.5)  # a diverged network's NaN logits: undecided
-    return {"values": np.round(p1, 4).reshape(n, n).tolist()}
+    return {"values": p1.reshape(n, n)}
+
+
+def grid_to_json(grid: dict, compact=False) -> dict:
+    """:func:`predict_grid`'s arrays as JSON: ``values`` as rows of probabilities rounded to
+    4 decimals, or with ``compact=True`` (the live stream) as ``values_u8``, the base64 of one
+    byte per cell, ``round(255 p)``, row by row, with ``shape``. A curve is ``x`` and ``y``."""
+    if "x" in grid:
+        return {"x": grid["x"].tolist(), "y": grid["y"].tolist()}
+    values = grid["values"]
+    if not compact:
+        return {"values": np.round(values, 4).tolist()}
+    packed = np.round(values * 255).astype(np.uint8).tobytes()
+    return {"values_u8": base64.b64encode(packed).decode("ascii"), "shape": list(values.shape)}

@@ -1,22 +1,23 @@
 """Runs that train in their own threads, and the manager that keeps them bounded.
 
 A :class:`Run` trains one :class:`~gdlab.playground.experiment.Experiment` in a thread of its
-own. Other threads (the web server's) control it only through its :class:`RunControl`, a
-callback of the trainer that the training thread passes at every step boundary: there it
-parks while the run is paused (``threading.Condition``), lets exactly one step through for
-"step once", keeps a chosen pace, and raises ``KeyboardInterrupt`` to stop, which the trainer
-turns into ``stopped_because == "interrupted"``. Nothing else reaches into a running trainer,
-so pausing, stepping and stopping are safe at any moment, and the history, which only the
-training thread writes, is the one the same configuration gives in one thread.
+own. Other threads (the web server's) control it only through its
+:class:`~gdlab.playground.control.RunControl`, a callback of the trainer that the training
+thread passes at every step boundary, so pausing, stepping and stopping are safe at any moment,
+and the history, which only the training thread writes, is the one the same configuration
+gives in one thread.
 
 For the page, the training thread copies the parameters (a few hundred numbers) at most
-:data:`FRAME_RATE` times a second, at every park and at the end; the decision boundary is then
-drawn from that copy on a clone of the network, in the reader's thread, never touching the
-network that trains. Throttling applies to these frames, never to the training.
-"""
+:data:`~gdlab.playground.control.FRAME_RATE` times a second, at every park and at the end, and
+while a page watches it also predicts the decision boundary from that copy, on a clone of the
+network (a fraction of a millisecond), so that the threads that serve the page do no NumPy work
+that would pass the GIL back and forth with the training. A boundary asked for when none is
+drawn (nobody watching, or the run parked) is drawn by the reader from the latest copy.
+Throttling applies to these frames, never to the training."""
 
 from __future__ import annotations
 
+import math
 import secrets
 import sys
 import threading
@@ -24,142 +25,13 @@ import time
 import traceback
 
 from gdlab.errors import DivergenceError
-from gdlab.playground.experiment import build_experiment, divergence_record, predict_grid
-
-#: the most parameter snapshots per second the training thread takes for the page
-FRAME_RATE = 30.0
-
-#: how long a control request waits for the training thread to reach a step boundary
-CONTROL_TIMEOUT = 10.0
-
-
-class RunControl:
-    """Pause, step once, resume, pace and stop a training thread from other threads.
-
-    A trainer callback: its hooks run in the training thread between steps; its other methods
-    are for other threads. ``on_frame(trainer)``, if given, is called in the training thread at
-    most ``FRAME_RATE`` times a second and whenever the run parks.
-    """
-
-    def __init__(self, paused=False, on_frame=None):
-        self._cond = threading.Condition()
-        self._paused, self._credits, self._stop = bool(paused), 0, False
-        self._pace, self._due = None, 0.0
-        self._parked, self._parks, self._finished = False, 0, False
-        self._attention = self._paused  # read without the lock at every step: cheap
-        self._on_frame = on_frame
-        self._next_frame = 0.0
-        self.parked_seconds = 0.0
-
-    # ---- the training thread's side --------------------------------------------------------
-    def on_train_begin(self, trainer, logs):
-        self._frame(trainer, time.monotonic())
-        self._gate(trainer)
-
-    def on_step_end(self, trainer, logs):
-        now = time.monotonic()
-        if now >= self._next_frame:
-            self._frame(trainer, now)
-        if self._attention:
-            self._gate(trainer)
-
-    def _frame(self, trainer, now):
-        self._next_frame = now + 1.0 / FRAME_RATE
-        if self._on_frame is not None:
-            self._on_frame(trainer)
-
-    def _gate(self, trainer):
-        """Park while paused (one step through per credit), keep the pace, or stop."""
-        with self._cond:
-            while True:
-                if self._stop:
-                    raise KeyboardInterrupt
-                if self._paused and self._credits == 0:
-                    self._park(trainer)
-                    continue
-                if self._paused:
-                    self._credits -= 1
-                    return
-                delay = self._due - time.monotonic() if self._pace else 0.0
-                if delay > 0:
-                    self._cond.wait(delay)
-                    continue
-                if self._pace:
-                    self._due = max(self._due, time.monotonic() - 0.1) + 1.0 / self._pace
-                return
-
-    def _park(self, trainer):
-        if not self._parked:
-            self._parked = True
-            self._parks += 1
-            if self._on_frame is not None:
-                self._on_frame(trainer)
-            self._cond.notify_all()
-        start = time.monotonic()
-        self._cond.wait()
-        self.parked_seconds += time.monotonic() - start
-        if not (self._paused and self._credits == 0) or self._stop:
-            self._parked = False
-
-    def finish(self):
-        """Called by the training thread when it ends: wakes every waiting controller."""
-        with self._cond:
-            self._finished, self._parked = True, False
-            self._cond.notify_all()
-
-    # ---- the controllers' side -----------------------------------------------------------------
-    @property
-    def paused(self) -> bool:
-        return self._paused
-
-    @property
-    def pace(self):
-        """Steps per second the run keeps (None: as fast as it can)."""
-        return self._pace
-
-    def pause(self, timeout=CONTROL_TIMEOUT) -> None:
-        """Pause and wait until the training thread is parked at a step boundary (or ended)."""
-        with self._cond:
-            self._paused = self._attention = True
-            self._credits = 0
-            self._cond.notify_all()
-            self._cond.wait_for(lambda: self._parked or self._finished, timeout)
-
-    def resume(self) -> None:
-        with self._cond:
-            self._paused, self._credits = False, 0
-            self._due = time.monotonic()
-            self._attention = self._stop or self._pace is not None
-            self._cond.notify_all()
-
-    def step(self, timeout=CONTROL_TIMEOUT) -> bool:
-        """Let exactly one step through a paused run and wait until it is parked again;
-        False (and nothing done) when the run is not paused."""
-        with self._cond:
-            if not self._paused or self._finished:
-                return False
-            parks = self._parks
-            self._credits += 1
-            self._parked = False
-            self._cond.notify_all()
-            self._cond.wait_for(lambda: self._finished or (
-                self._parked and self._credits == 0 and self._parks > parks), timeout)
-            return True
-
-    def set_pace(self, steps_per_second) -> None:
-        """Keep at most ``steps_per_second`` (None: no limit). It changes when steps happen,
-        never what they compute."""
-        with self._cond:
-            self._pace = None if steps_per_second is None else float(steps_per_second)
-            self._due = time.monotonic()
-            self._attention = self._paused or self._stop or self._pace is not None
-            self._cond.notify_all()
-
-    def stop(self) -> None:
-        """Ask the training thread to stop at its next step boundary."""
-        with self._cond:
-            self._stop = self._attention = True
-            self._cond.notify_all()
+from gdlab.playground.control import CONTROL_TIMEOUT, RunControl
+from gdlab.playground.experiment import (
+    build_experiment,
+    divergence_record,
+    grid_to_json,
+    predict_grid,
+)
 
 
 class Run:
@@ -181,7 +53,9 @@ class Run:
         self._started = time.monotonic()
         self._view = self.experiment.net.clone()
         self._view_lock = threading.Lock()
-        self._drawn = (None, None)           # version, grid
+        self._drawn = (None, None, None)     # version, step, grid
+        self._extent = self.experiment.data.extent()
+        self._asked = -math.inf              # when a boundary was last asked for
         self._final = None                   # (status, stopped_because) once ended
         self.diverged = self.error = None
         self._stop_reason = "requested"
@@ -216,17 +90,29 @@ class Run:
             self.control.finish()
 
     def _take_snapshot(self, trainer):
-        net, now = trainer.net, time.monotonic()
+        net, now, step = trainer.net, time.monotonic(), trainer.step
         state = {"params": net.flat_parameters.copy(),
                  "buffers": {k: v.copy() for k, v in net.buffers().items()}}
+        # drawn here, while watched: see the module docstring
+        grid = self._predict(state) if self.watchers or now - self._asked < 2.0 else None
         active = now - self._started - self.control.parked_seconds
         with self._lock:
             version = self._snapshot[0] + 1
             rate, step0, active0 = self._speed
             if active - active0 >= 0.25:
-                rate = (trainer.step - step0) / (active - active0)
-                self._speed = (rate, trainer.step, active)
-            self._snapshot = (version, trainer.step, state, now)
+                rate = (step - step0) / (active - active0)
+                self._speed = (rate, step, active)
+            self._snapshot = (version, step, state, now)
+            if grid is not None:
+                self._drawn = (version, step, grid)
+
+    def _predict(self, state):
+        """The grid of the clone with ``state`` (None, before the first snapshot: the clone
+        still holds the initial network)."""
+        with self._view_lock:
+            if state is not None:
+                self._view.load_state_dict(state)
+            return predict_grid(self._view, self.experiment.data.task, self._extent)
 
     # ---- what other threads read -----------------------------------------------------------
     @property
@@ -269,18 +155,20 @@ class Run:
                 "X": d.X.tolist(), "y": flat(d.y), "X_val": d.X_val.tolist(),
                 "y_val": flat(d.y_val)}
 
-    def boundary(self) -> dict:
-        """The prediction over the page's box at the latest snapshot (cached per snapshot)."""
-        with self._view_lock:
-            version, step, state, _ = self._snapshot
-            if self._drawn[0] != version:
-                if state is not None:
-                    self._view.load_state_dict(state)
-                grid = predict_grid(self._view, self.experiment.data.task,
-                                    self.experiment.data.extent())
-                self._drawn = (version, {"step": step, "extent": self.experiment.data.extent(),
-                                         "task": self.experiment.data.task, **grid})
-            return self._drawn[1]
+    def boundary(self, compact=False) -> dict:
+        """The prediction over the page's box at the latest snapshot: ``{"step", "extent",
+        "task"}`` and the grid or curve of :func:`~gdlab.playground.experiment.grid_to_json`."""
+        self._asked = time.monotonic()
+        version, step, state, _ = self._snapshot
+        drawn = self._drawn
+        if drawn[0] != version:
+            grid = self._predict(state)
+            drawn = (version, step, grid)
+            with self._lock:
+                if self._snapshot[0] == version:
+                    self._drawn = drawn
+        return {"step": drawn[1], "extent": self._extent, "task": self.experiment.data.task,
+                **grid_to_json(drawn[2], compact)}
 
     @property
     def snapshot_version(self) -> int:
@@ -319,7 +207,7 @@ class RunManager:
     ``max_kept`` remembered (the oldest ended ones are forgotten first), and every active run
     that nobody has asked about or watched for ``idle_timeout`` seconds stopped."""
 
-    def __init__(self, *, max_active=8, max_kept=64, idle_timeout=600.0):
+    def __init__(self, *, max_active=8, max_kept=32, idle_timeout=600.0):
         self.max_active, self.max_kept = int(max_active), int(max_kept)
         self.idle_timeout = float(idle_timeout)
         self._runs: dict[str, Run] = {}
@@ -330,13 +218,12 @@ class RunManager:
         """Check ``config``, build its run and start its thread (parked at step 0 when
         ``paused``). ConfigError for a bad configuration, TooManyRuns when full."""
         self.reap_idle()
+        run = Run(config, paused=paused)   # built (and checked) before taking a slot
         with self._lock:
             active = [r for r in self._runs.values() if not r.finished]
             if len(active) >= self.max_active:
                 raise TooManyRuns(f"{len(active)} runs are active, the most this server keeps "
                                   f"at once (--max-runs {self.max_active}); stop one first")
-        run = Run(config, paused=paused)
-        with self._lock:
             while run.id in self._runs:
                 run.id = secrets.token_hex(4)
             self._runs[run.id] = run

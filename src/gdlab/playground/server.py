@@ -168,7 +168,10 @@ class _Api:
             raise ApiError(404, exc.args[0]) from None
 
     def options(self, request):
-        return _json(options())
+        from threadpoolctl import threadpool_info
+
+        blas = [lib["num_threads"] for lib in threadpool_info() if lib["user_api"] == "blas"]
+        return _json({**options(), "server": {"blas_threads": blas}})
 
     def list_runs(self, request):
         return _json({"runs": [run.summary() for run in self.manager.runs()]})
@@ -269,7 +272,7 @@ def _frame(run, cursor) -> dict | None:
     frame = {**summary, "finished": finished, "history_start": cursor["history"],
              "history": entries}
     if version != cursor["version"]:
-        frame["boundary"] = run.boundary()
+        frame["boundary"] = run.boundary(compact=True)
     cursor.update(history=cursor["history"] + len(entries), version=version, state=state)
     return frame
 
@@ -305,6 +308,7 @@ def serve(host="127.0.0.1", port=8765, *, open_browser=True, max_runs=8, idle_ti
           log=print) -> int:
     """Run the playground until Ctrl-C; returns 0. ``port=0`` takes a free port. The line
     ``gdlab playground: http://HOST:PORT/`` is printed once the port is bound."""
+    import numpy  # noqa: F401 - loaded first: threadpoolctl limits the BLAS libraries it finds
     import uvicorn
     from threadpoolctl import threadpool_limits
 

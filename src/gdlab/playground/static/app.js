@@ -399,7 +399,7 @@
     var classify = data.task === "classification";
     ctx.fillStyle = "#fbfbfc";
     ctx.fillRect(0, 0, S, S);
-    if (classify && b && b.values) drawHeat(ctx, b.values, S);
+    if (classify && b && (b.values || b.values_u8)) drawHeat(ctx, b, S);
     ctx.strokeStyle = "rgba(0,0,0,0.18)"; ctx.lineWidth = 1;
     ctx.beginPath(); ctx.moveTo(X(0), 0); ctx.lineTo(X(0), S); ctx.moveTo(0, Y(0)); ctx.lineTo(S, Y(0)); ctx.stroke();
     var points = function (Xs, ys, outlined) {
@@ -427,13 +427,23 @@
       : "Points: the data (dark outlines: validation); line: the network's prediction.";
   }
 
-  function drawHeat(ctx, values, S) {
-    var n = values.length, off = document.createElement("canvas");
-    off.width = n; off.height = n;
-    var octx = off.getContext("2d"), img = octx.createImageData(n, n);
-    for (var r = 0; r < n; r++) {
-      for (var c = 0; c < n; c++) {
-        var rgb = tint(values[r][c]), k = 4 * (r * n + c);
+  // The grid as rows x columns and a function (row, column) -> probability of class 1, from
+  // either wire form: "values" (rows of numbers) or "values_u8" (base64, one byte per cell).
+  function gridOf(b) {
+    if (b.values) {
+      return {rows: b.values.length, cols: b.values[0].length, at: function (r, c) { return b.values[r][c]; }};
+    }
+    var raw = atob(b.values_u8), cols = b.shape[1];
+    return {rows: b.shape[0], cols: cols, at: function (r, c) { return raw.charCodeAt(r * cols + c) / 255; }};
+  }
+
+  function drawHeat(ctx, b, S) {
+    var grid = gridOf(b), off = document.createElement("canvas");
+    off.width = grid.cols; off.height = grid.rows;
+    var octx = off.getContext("2d"), img = octx.createImageData(grid.cols, grid.rows);
+    for (var r = 0; r < grid.rows; r++) {
+      for (var c = 0; c < grid.cols; c++) {
+        var rgb = tint(grid.at(r, c)), k = 4 * (r * grid.cols + c);
         img.data[k] = rgb[0]; img.data[k + 1] = rgb[1]; img.data[k + 2] = rgb[2]; img.data[k + 3] = 255;
       }
     }
