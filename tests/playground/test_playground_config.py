@@ -145,3 +145,17 @@ def test_the_extent_holds_every_point():
     c = make_toy("curve", 300, 0.1, seed=0)
     _, _, y0, y1 = c.extent()
     assert y0 < min(c.y.min(), c.y_val.min()) and y1 > max(c.y.max(), c.y_val.max())
+
+
+def test_the_readme_documents_every_setting_and_route():
+    from pathlib import Path
+
+    readme = (Path(__file__).resolve().parents[2] / "README.md").read_text(encoding="utf-8")
+    section = readme[readme.index("## The playground"):readme.index("## Distributed training")]
+    for key in DEFAULTS:
+        assert f"`{key}`" in section, key
+    for route in ("/api/options", "POST /api/runs", "/api/runs/{id}", "/pause", "/resume",
+                  "/step", "/stop", "/pace", "/data", "/boundary", "/events"):
+        assert route in section, route
+    assert "docs/playground.png" in section and (Path(__file__).resolve().parents[2] / "docs" /
+                                                 "playground.png").stat().st_size > 50_000

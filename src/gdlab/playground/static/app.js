@@ -464,7 +464,7 @@
 
   function drawCharts() {
     var h = state.history, last = h[h.length - 1];
-    var view = {xMax: last ? Math.max(last.step, 1) : 1};
+    var view = {xMax: last ? Math.max(last.step, 10) : 10};
     var k = Math.max(1, Math.ceil(h.length / 1500));
     charts.loss.options.log = $("log-loss").checked;
     charts.loss.draw([

@@ -94,7 +94,7 @@
       ctx.fillText(fmt(t), left - 4, y);
     });
     ctx.textAlign = "center"; ctx.textBaseline = "top";
-    var xs = niceStep(xMax, 5);
+    var xs = Math.max(1, niceStep(xMax, 5));  // steps are whole numbers
     for (var x = 0; x <= xMax + 1e-9; x += xs) ctx.fillText(fmt(x), X(x), top + ph + 4);
     ctx.strokeStyle = "#9aa3ad";
     ctx.strokeRect(left, top, pw, ph);
