@@ -331,7 +331,7 @@ def serve(host="127.0.0.1", port=8765, *, open_browser=True, max_runs=8, idle_ti
     shown = host if loopback else "127.0.0.1"
     url = f"http://{'[' + shown + ']' if ':' in shown else shown}:{port}/"
     manager = RunManager(max_active=max_runs, idle_timeout=idle_timeout)
-    app = create_app(manager, allowed_hosts=LOOPBACK_NAMES if loopback else None)
+    app = create_app(manager, allowed_hosts=(*LOOPBACK_NAMES, host) if loopback else None)
     server = uvicorn.Server(uvicorn.Config(app, log_level="warning", lifespan="on",
                                            timeout_graceful_shutdown=2))
     log(f"gdlab playground: {url}  (Ctrl-C to stop)")
