@@ -28,8 +28,8 @@ from gdlab.cli.options import (
 NAME = "compare"
 
 # the configuration keys that every run of the grid shares, taken from the options as they are
-BASE_OPTIONS = ("dataset", "target", "data_dir", "task", "layers", "activation", "batchnorm",
-                "dtype")
+BASE_OPTIONS = ("dataset", "target", "data_dir", "task", "n_samples", "noise", "layers",
+                "activation", "batchnorm", "dtype")
 # what --resume DIR may be given with (the sweep itself is the one saved in DIR)
 RESUME_OPTIONS = ("resume", "out", "jobs", "quiet", "debug", "command", "argv")
 # lines listing the configurations not run, at most

@@ -5,8 +5,9 @@
 from __future__ import annotations
 
 from gdlab import _checks
-from gdlab.cli.argtypes import activation_name, layer_sizes, positive_int
-from gdlab.data.datasets import DATASETS, TASKS
+from gdlab.cli.argtypes import activation_name, layer_sizes, non_negative_float, positive_int
+from gdlab.data.datasets import DATASETS, GENERATED, TASKS
+from gdlab.data.toy import DEFAULT_N_SAMPLES, DEFAULT_NOISE
 from gdlab.nn.layers import ACTIVATIONS
 
 #: the ``--dtype`` choices: the float types gdlab computes in
@@ -14,7 +15,8 @@ DTYPES = tuple(dt.name for dt in _checks.FLOAT_DTYPES)
 
 
 def add_data_options(parser) -> None:
-    """``--dataset``, ``--target``, ``--data-dir`` and ``--task``, as a group "data"."""
+    """``--dataset``, ``--target``, ``--data-dir``, ``--task`` and, for the generated datasets,
+    ``--n-samples`` and ``--noise``, as a group "data"."""
     g = parser.add_argument_group("data")
     g.add_argument("--dataset", default="digits", metavar="NAME|PATH",
                    help=f"{', '.join(DATASETS)}, or a .csv/.npz file (default: digits, bundled)")
@@ -25,6 +27,13 @@ def add_data_options(parser) -> None:
     g.add_argument("--task", choices=("auto", *TASKS), default="auto",
                    help="auto (default) treats strings, booleans and integers as classes and "
                         "fractional values as regression, and says which it chose")
+    generated = ", ".join(GENERATED)
+    g.add_argument("--n-samples", type=positive_int, metavar="N",
+                   help=f"points a generated dataset draws ({generated}; default: "
+                        f"{DEFAULT_N_SAMPLES}; from --seed)")
+    g.add_argument("--noise", type=non_negative_float, metavar="SIGMA",
+                   help="standard deviation of the Gaussian noise on a generated dataset's "
+                        f"coordinates (default: {DEFAULT_NOISE})")
 
 
 def add_model_options(parser, *, layers_default, activation_default) -> None:

@@ -1,4 +1,5 @@
-"""Datasets: the bundled ones, MNIST-like IDX files, the user's CSV and NPZ files; splits; scaling.
+"""Datasets: the bundled ones, MNIST-like IDX files, generated ones, the user's CSV and NPZ
+files; splits; scaling.
 
 Every loader returns a :class:`Dataset` whose ``X`` is float64 of shape (samples, features)
 and whose ``y`` holds int64 class indices (classification) or float64 values (regression).
@@ -14,11 +15,13 @@ from pathlib import Path
 import numpy as np
 
 from gdlab import _checks
+from gdlab.data import toy
 from gdlab.data.idx import IDX_DATASETS, load_idx_dataset
 from gdlab.data.tables import read_csv, read_npz
 
 # The one table of dataset names: name -> (task, description). The scikit-learn ones are
-# loaded by sklearn.datasets.load_<name>; the IDX ones by gdlab.data.idx.load_idx_dataset.
+# loaded by sklearn.datasets.load_<name>; the IDX ones by gdlab.data.idx.load_idx_dataset; the
+# generated ones (their names from gdlab.data.toy.GENERATORS) drawn by gdlab.data.toy.draw.
 DATASETS = {
     "iris": ("classification", "scikit-learn: 150 iris flowers, 4 features, 3 classes"),
     "wine": ("classification", "scikit-learn: 178 wines, 13 features, 3 classes"),
@@ -29,8 +32,13 @@ DATASETS = {
               "(IDX files, downloaded once)"),
     "fashion_mnist": ("classification", "70,000 28x28 clothing images, 784 features, "
                       "10 classes (IDX files, downloaded once)"),
+    **{name: (task, f"generated: {text} (n_samples, noise, seed)")
+       for name, (task, text, _) in toy.GENERATORS.items()},
 }
 assert set(IDX_DATASETS) <= set(DATASETS)
+
+#: the names of the generated datasets, the ones that take ``n_samples`` and ``noise``
+GENERATED = tuple(toy.GENERATORS)
 
 TASKS = ("classification", "regression")
 
@@ -136,7 +144,7 @@ def _resolve_path(name_or_path, data_dir) -> Path:
 
 
 def load_dataset(name_or_path, *, target=None, data_dir=None, task=None,
-                 download: bool = True) -> Dataset:
+                 download: bool = True, n_samples=None, noise=None, seed=0) -> Dataset:
     """Load a dataset by name (see ``DATASETS``) or from a ``.csv`` or ``.npz`` file.
 
     Names win over files of the same name; ``-`` and ``_`` are interchangeable in names.
@@ -144,6 +152,11 @@ def load_dataset(name_or_path, *, target=None, data_dir=None, task=None,
     - Bundled (scikit-learn) datasets need no network. ``target`` does not apply to them.
     - ``mnist``/``fashion_mnist`` read IDX files from ``data_dir`` or ~/.cache/gdlab/<name>/,
       downloading them (checksum verified) when missing unless ``download`` is false.
+    - The generated datasets (``GENERATED``: ``circles``, ``moons``, ``xor``, ``spirals``,
+      ``blobs``, ``ravine``, ``curve``) draw ``n_samples`` points (default 400) with Gaussian
+      noise of standard deviation ``noise`` (default 0.1) from ``seed``
+      (:func:`gdlab.data.toy.draw`), in the order drawn; ``n_samples`` and ``noise`` apply to
+      them only.
     - A CSV file has a header row; ``target`` names the target column (default: the last).
       Every other column must be numeric and finite: non-numeric columns, empty cells, NaN and
       inf are rejected, naming the column.
@@ -157,9 +170,21 @@ def load_dataset(name_or_path, *, target=None, data_dir=None, task=None,
     Raises ValueError for unknown names, missing or unreadable files and bad contents.
     """
     _check_task(task)
-    if isinstance(name_or_path, str) and name_or_path.lower().replace("-", "_") in DATASETS:
-        return _load_named(name_or_path.lower().replace("-", "_"), target, data_dir, task,
-                           download)
+    named = isinstance(name_or_path, str) and name_or_path.lower().replace("-", "_") in DATASETS
+    name = name_or_path.lower().replace("-", "_") if named else None
+    if name in GENERATED:
+        return _generate(name, target, task, n_samples, noise, seed)
+    for key, value in (("n_samples", n_samples), ("noise", noise)):
+        if value is not None:
+            raise ValueError(f"{key}={value!r} applies to the generated datasets only "
+                             f"({', '.join(GENERATED)}), not to {str(name_or_path)!r}")
+    if named:
+        return _load_named(name, target, data_dir, task, download)
+    return _load_file(name_or_path, target, data_dir, task)
+
+
+def _load_file(name_or_path, target, data_dir, task) -> Dataset:
+    """A ``.csv`` or ``.npz`` file (see :func:`load_dataset`)."""
     if not isinstance(name_or_path, (str, Path)):
         raise TypeError(f"dataset must be a name or a path, got {type(name_or_path).__name__}")
     path = _resolve_path(name_or_path, data_dir)
@@ -185,6 +210,23 @@ def load_dataset(name_or_path, *, target=None, data_dir=None, task=None,
     task = task or infer_task(y)
     y, classes = _encode_target(y, task, f"'{path}'")
     return Dataset(X, y, feature_names, classes, task, path.stem, str(path))
+
+
+def _generate(name, target, task, n_samples, noise, seed):
+    """A generated dataset, drawn from ``seed`` (see :mod:`gdlab.data.toy`)."""
+    table_task = DATASETS[name][0]
+    if target is not None:
+        raise ValueError(f"target={target!r} applies to CSV files only, not to the generated "
+                         f"{name!r} dataset")
+    if task is not None and task != table_task:
+        raise ValueError(f"dataset {name!r} is a {table_task} dataset, not {task}")
+    seed = _checks.integer("seed", seed, low=0)
+    X, y = toy.draw(name, toy.DEFAULT_N_SAMPLES if n_samples is None else n_samples,
+                    toy.DEFAULT_NOISE if noise is None else noise,
+                    rng=np.random.default_rng(seed))
+    features = [f"x{i + 1}" for i in range(X.shape[1])]
+    classes = [0, 1] if table_task == "classification" else None
+    return Dataset(X, y, features, classes, table_task, name, "generated")
 
 
 def _load_named(name, target, data_dir, task, download):

@@ -44,7 +44,8 @@ def prepare_data(config: dict) -> PreparedData:
     """Load, check, split and standardise the data of ``config`` (ValueError for bad data)."""
     task = None if config["task"] == "auto" else config["task"]
     ds = load_dataset(config["dataset"], target=config["target"], data_dir=config["data_dir"],
-                      task=task)
+                      task=task, n_samples=config.get("n_samples"), noise=config.get("noise"),
+                      seed=int(config["seed"]))
     if ds.n_samples == 0:
         raise ValueError(f"dataset {ds.name!r} is empty: no samples")
     if ds.task == "classification":

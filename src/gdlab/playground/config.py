@@ -18,15 +18,15 @@ import numbers
 import numpy as np
 
 from gdlab import _checks
+from gdlab.data.toy import DEFAULT_N_SAMPLES, DEFAULT_NOISE, GENERATORS
 from gdlab.errors import InvalidParameterError
 from gdlab.nn.layers import ACTIVATIONS, Softmax
 from gdlab.optim.registry import OPTIMIZER_NAMES, optimizer_entry
-from gdlab.playground.datasets import TOY_DATASETS
 from gdlab.schedules.spec import make_schedule
 
 #: every key of a configuration, with its default
 DEFAULTS = {
-    "dataset": "circles", "n_samples": 400, "noise": 0.1, "val_size": 0.2,
+    "dataset": "circles", "n_samples": DEFAULT_N_SAMPLES, "noise": DEFAULT_NOISE, "val_size": 0.2,
     "layers": [8, 8], "activation": "tanh", "batchnorm": False, "dropout": 0.0,
     "optimizer": "adam", "lr": 0.03, "momentum": None, "betas": None, "weight_decay": None,
     "batch_size": 16, "alpha": 0.0, "clip_norm": None, "schedule": None,
@@ -182,7 +182,7 @@ def check_config(config) -> dict:
             raise ConfigError(str(key), f"unknown setting {str(key)!r}"
                                         f"{hint + ' T' if hint else '; t'}{listed}")
     c = {**DEFAULTS, **config}
-    out = {"dataset": _checked("dataset", _name, c["dataset"], TOY_DATASETS)}
+    out = {"dataset": _checked("dataset", _name, c["dataset"], GENERATORS)}
     out.update(_number_fields(c))
     out["layers"] = _checked("layers", _layers, c["layers"])
     out["activation"] = _checked("activation", _activation, c["activation"], len(out["layers"]))
@@ -259,7 +259,7 @@ def options() -> dict:
     return {
         "defaults": DEFAULTS, "limits": LIMITS,
         "datasets": {name: {"task": task, "description": text}
-                     for name, (task, text, _) in TOY_DATASETS.items()},
+                     for name, (task, text, _) in GENERATORS.items()},
         "activations": list(HIDDEN_ACTIVATIONS), "optimizers": optimizers,
     }
 

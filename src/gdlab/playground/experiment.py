@@ -1,7 +1,7 @@
 """One playground run as plain gdlab code, in the thread that calls it.
 
 A checked configuration (:mod:`gdlab.playground.config`) becomes toy data
-(:func:`gdlab.playground.datasets.make_toy`), an MLP (:func:`gdlab.mlp`), an optimizer from the
+(:func:`gdlab.data.toy.make_toy`), an MLP (:func:`gdlab.mlp`), an optimizer from the
 registry (:func:`gdlab.optim.make_optimizer`) and a :class:`gdlab.Trainer` that runs
 ``max_steps`` optimizer steps, with the :class:`StepRecorder` callback writing the history the
 page draws. The server's run threads call exactly this, so a run's history is reproducible,
@@ -24,12 +24,12 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from gdlab.data.toy import ToyData, make_toy
 from gdlab.errors import DivergenceError
 from gdlab.nn.layers import Dense
 from gdlab.nn.sequential import Sequential, mlp
 from gdlab.optim.registry import optimizer_entry
 from gdlab.playground.config import check_config, optimizer_arguments
-from gdlab.playground.datasets import ToyData, make_toy
 from gdlab.training import metrics
 from gdlab.training.callbacks import Callback
 from gdlab.training.trainer import Trainer

@@ -1,12 +1,17 @@
-"""The playground's toy data: 2-D classification sets and a 1-D regression curve, drawn from a
-seed.
+"""Generated data: 2-D classification sets and a 1-D regression curve, drawn from a seed.
 
-These are *generators* (a size, a noise level and a seed make a fresh sample), a different kind
-from :data:`gdlab.data.DATASETS` (fixed data sets loaded by name). Every generator draws from
-``numpy.random.default_rng(seed)`` only, so the same arguments give the same points, bit for
-bit, on every machine. The points lie in about ``[-1, 1]`` on each axis before noise;
+These datasets are *generated*: a size, a noise level and a seed make a fresh sample. Their
+names are in the one table of dataset names, :data:`gdlab.data.DATASETS` (so that
+``gdlab train --dataset spirals --n-samples 400 --noise 0.1`` and
+:func:`gdlab.data.load_dataset` know them); this module holds how each is drawn
+(:data:`GENERATORS`). Every generator draws from ``numpy.random.default_rng(seed)`` only, so
+the same arguments give the same points, bit for bit, on every machine. The points lie in
+about ``[-1, 1]`` on each axis before noise (``ravine`` stretches its first axis ten times);
 ``noise`` is the standard deviation of the Gaussian noise added to each coordinate (to the
 target, for ``curve``). Class labels are 0 and 1, half of the points each.
+
+:func:`draw` gives the points in the order drawn; :func:`make_toy` shuffles them and holds out
+a validation share (the playground's data, :class:`ToyData`).
 """
 
 from __future__ import annotations
@@ -73,15 +78,54 @@ def _curve(rng, n):
     return x[:, None], np.sin(np.pi * x) * 0.8 + 0.2 * x
 
 
-#: name -> (task, description, generator(rng, n) -> (X, y) without noise)
-TOY_DATASETS = {
+#: how much wider ``ravine`` spreads its first coordinate than its second
+RAVINE_STRETCH = 10.0
+
+
+def _ravine(rng, n):
+    y = _labels(n)
+    # either side of the slanted line v = u / 2 (a gap of 0.05 keeps every label right before
+    # noise), then u stretched: the loss curves RAVINE_STRETCH**2 times more steeply along the
+    # first input's weights than along the second's, a long, narrow valley
+    u = rng.uniform(-1.0, 1.0, n)
+    v = 0.5 * u + np.where(y == 1, 1.0, -1.0) * rng.uniform(0.05, 1.0, n)
+    return np.column_stack([RAVINE_STRETCH * u, v]), y
+
+
+#: name -> (task, description, generator(rng, n) -> (X, y) without noise); the table of every
+#: dataset name, :data:`gdlab.data.DATASETS`, takes these names from here
+GENERATORS = {
     "circles": ("classification", "a disc inside a ring", _circles),
     "moons": ("classification", "two interleaved half-moons", _moons),
     "xor": ("classification", "the four quadrants, opposite ones alike", _xor),
     "spirals": ("classification", "two interleaved spirals, 1.5 turns each", _spirals),
     "blobs": ("classification", "two Gaussian clusters", _blobs),
+    "ravine": ("classification", "two classes either side of a slanted line, the first "
+               "coordinate spread 10 times wider: a long, narrow valley in the loss", _ravine),
     "curve": ("regression", "a 1-D curve, y = 0.8 sin(pi x) + 0.2 x", _curve),
 }
+
+#: the sample size and noise of a generated dataset when none is given
+DEFAULT_N_SAMPLES, DEFAULT_NOISE = 400, 0.1
+
+#: the fewest points a generator draws
+MIN_SAMPLES = 4
+
+
+def draw(name, n_samples=DEFAULT_N_SAMPLES, noise=DEFAULT_NOISE, *, rng):
+    """``n_samples`` points of the generated dataset ``name`` (a key of :data:`GENERATORS`)
+    in the order drawn, with Gaussian noise of standard deviation ``noise``, from the
+    ``numpy.random.Generator`` ``rng``: ``(X, y)``, float64 ``X`` (samples, features) and a
+    1-D ``y`` (int64 labels 0 and 1, or float64 targets)."""
+    name = _checks.choice("dataset", name, GENERATORS)
+    n = _checks.integer("n_samples", n_samples, low=MIN_SAMPLES)
+    noise = _checks.non_negative("noise", noise)
+    task, _, generator = GENERATORS[name]
+    X, y = generator(rng, n)
+    if task == "classification":
+        X = X + rng.normal(0.0, noise, X.shape) if noise else X
+        return X, y.astype(np.int64)
+    return X, (y + rng.normal(0.0, noise, y.shape) if noise else y)
 
 
 @dataclass(eq=False)
@@ -118,25 +162,21 @@ class ToyData:
                 float(hi[1] + pad[1])]
 
 
-def make_toy(name, n_samples=400, noise=0.1, *, val_size=0.2, seed=0) -> ToyData:
-    """Draw ``n_samples`` points of the toy data set ``name`` (a key of :data:`TOY_DATASETS`),
-    shuffle them and hold out ``val_size`` of them (rounded) for validation.
+def make_toy(name, n_samples=DEFAULT_N_SAMPLES, noise=DEFAULT_NOISE, *, val_size=0.2,
+             seed=0) -> ToyData:
+    """Draw ``n_samples`` points of the generated dataset ``name`` (:func:`draw`), shuffle
+    them and hold out ``val_size`` of them (rounded) for validation.
 
     The points, the noise and the shuffle all come from ``numpy.random.default_rng(seed)``.
     """
-    name = _checks.choice("dataset", name, TOY_DATASETS)
-    n = _checks.integer("n_samples", n_samples, low=4)
-    noise = _checks.non_negative("noise", noise)
+    name = _checks.choice("dataset", name, GENERATORS)
     val_size = _checks.real("val_size", val_size, low=0.0, high=0.5)
     seed = _checks.integer("seed", seed, low=0)
-    task, _, generator = TOY_DATASETS[name]
     rng = np.random.default_rng(seed)
-    X, y = generator(rng, n)
-    if task == "classification":
-        X = X + rng.normal(0.0, noise, X.shape) if noise else X
-        y = y.astype(np.int64)
-    else:
-        y = (y + rng.normal(0.0, noise, y.shape) if noise else y).reshape(-1, 1)
+    X, y = draw(name, n_samples, noise, rng=rng)
+    task, n = GENERATORS[name][0], len(X)
+    if task == "regression":
+        y = y.reshape(-1, 1)
     order = rng.permutation(n)
     n_val = int(round(n * val_size))
     train, val = order[:n - n_val], order[n - n_val:]
