@@ -41,6 +41,9 @@ GRID_RESOLUTION, CURVE_POINTS = 64, 200
 class StepRecorder(Callback):
     """Records the run's history: an entry at step 0, every ``every`` steps and at the end.
 
+    ``data`` is the :class:`~gdlab.data.ToyData` the trainer fits; ``steps_per_epoch`` (for
+    the ``epoch`` of each entry) defaults to the trainer's batches per pass over ``data.X``.
+
     Each entry is ``{"step", "epoch", "loss", "val_loss", "accuracy", "val_accuracy", "lr",
     "grad_norms", "batch_loss"}``: ``loss`` and ``accuracy`` measured on the whole training set
     (evaluation mode, without the L2 penalty), ``val_*`` on the validation set (None without
@@ -51,13 +54,17 @@ class StepRecorder(Callback):
     At step 0 there is no step yet: ``grad_norms`` and ``batch_loss`` are None.
     """
 
-    def __init__(self, data: ToyData, every: int, steps_per_epoch: int):
-        self.data, self.every, self.steps_per_epoch = data, int(every), int(steps_per_epoch)
+    def __init__(self, data: ToyData, every: int, steps_per_epoch: int | None = None):
+        self.data, self.every = data, int(every)
+        self.steps_per_epoch = None if steps_per_epoch is None else int(steps_per_epoch)
         self.history: list[dict] = []
         self._batch_loss = None
         self._sets = None
 
     def on_train_begin(self, trainer, logs):
+        if self.steps_per_epoch is None:  # the trainer's batches of the training set
+            k = trainer.batch_size
+            self.steps_per_epoch = 1 if k == "full" else -(-len(self.data.X) // k)
         if not self.history:
             self.record(trainer)
 
@@ -143,11 +150,9 @@ def build_experiment(config, callbacks=()) -> Experiment:
     if entry.has_kernel:
         kwargs["fast"] = False
     optimizer = entry([net.flat_parameters], **kwargs)
-    n_train, k = len(data.X), config["batch_size"]
-    steps_per_epoch = 1 if k == "full" else -(-n_train // k)
-    recorder = StepRecorder(data, config["record_every"], steps_per_epoch)
+    recorder = StepRecorder(data, config["record_every"])
     trainer = Trainer(net, "cross_entropy" if classify else "mse", optimizer,
-                      batch_size=k, epochs=None, max_steps=config["max_steps"], tol=None,
+                      batch_size=config["batch_size"], epochs=None, max_steps=config["max_steps"], tol=None,
                       alpha=config["alpha"], clip_norm=config["clip_norm"],
                       schedule=config["schedule"], schedule_interval="step",
                       seed=config["seed"], callbacks=[recorder, *callbacks])

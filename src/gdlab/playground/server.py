@@ -12,6 +12,7 @@ Routes (every answer is JSON, errors ``{"error": message, "field": key or null}`
     GET  /api/runs/{id}/events      Server-Sent Events: "update" frames, then "end"
     POST /api/runs/{id}/pause | resume | step | stop
     POST /api/runs/{id}/pace        {"steps_per_second": N or null}
+    POST /api/code                  the Python and the gdlab train command of the configuration
 
 The process trains with one BLAS thread (:func:`serve` sets it), one Python thread per run.
 It never reads or writes a file on a request's behalf, bodies are limited to
@@ -40,6 +41,7 @@ from starlette.routing import Route
 
 from gdlab.playground.config import ConfigError, check_config, options
 from gdlab.playground.runs import RunManager, TooManyRuns
+from gdlab.playground.snippets import code_for
 
 #: the largest request body read, in bytes
 MAX_BODY = 64 * 1024
@@ -114,6 +116,7 @@ def create_app(manager: RunManager, *, allowed_hosts=LOOPBACK_NAMES, reap_every=
     routes = [Route("/", page), Route("/static/{name}", page),
               Route("/api/options", api.options), Route("/api/runs", api.list_runs),
               Route("/api/runs", api.create, methods=["POST"]),
+              Route("/api/code", api.code, methods=["POST"]),
               Route("/api/runs/{id}", api.get),
               Route("/api/runs/{id}/data", api.data),
               Route("/api/runs/{id}/boundary", api.boundary),
@@ -187,6 +190,13 @@ class _Api:
         except TooManyRuns as exc:
             raise ApiError(429, str(exc)) from None
         return _json({**run.summary(), "config": run.config}, 201)
+
+    async def code(self, request):
+        config = await _read_json(request, default={})
+        try:
+            return _json(await run_in_threadpool(code_for, config))
+        except ConfigError as exc:
+            raise ApiError(400, str(exc), exc.field) from None
 
     def get(self, request):
         since = request.query_params.get("since", "0")
