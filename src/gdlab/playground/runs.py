@@ -25,7 +25,8 @@ import time
 import traceback
 
 from gdlab.errors import DivergenceError
-from gdlab.playground.control import CONTROL_TIMEOUT, RunControl
+from gdlab.playground.config import ConfigError
+from gdlab.playground.control import CONTROL_TIMEOUT, Lockstep, RunControl
 from gdlab.playground.experiment import (
     build_experiment,
     divergence_record,
@@ -42,8 +43,12 @@ class Run:
     ``"shutdown"`` or ``"error"``).
     """
 
-    def __init__(self, config, *, paused=False, run_id=None):
-        self.control = RunControl(paused, on_frame=self._take_snapshot)
+    def __init__(self, config, *, paused=False, run_id=None, lockstep: Lockstep | None = None):
+        self.control = RunControl(paused, on_frame=self._take_snapshot, lockstep=lockstep)
+        #: what the controls act on: this run, or every run in lockstep with it
+        self.controls = self.control if lockstep is None else lockstep
+        #: this run and the runs it is compared with, in their order
+        self.group: list[Run] = [self]
         self.experiment = build_experiment(config, callbacks=[self.control])
         self.config = self.experiment.config
         self.id = run_id or secrets.token_hex(4)
@@ -134,6 +139,7 @@ class Run:
             "pace": self.control.pace, "lr": float(trainer.optimizer.lr),
             "stopped_because": final[1] if final else None, "diverged": self.diverged,
             "error": self.error, "task": self.experiment.data.task,
+            "compare_with": [r.id for r in self.group if r is not self] or None,
         }
 
     def info(self, since=0) -> dict:
@@ -198,6 +204,10 @@ class Run:
         self.touch()
 
 
+#: the names of the runs compared side by side, in order
+SIDES = ("a", "b")
+
+
 class TooManyRuns(RuntimeError):
     """Every slot for an active (running or paused) run is taken."""
 
@@ -219,19 +229,46 @@ class RunManager:
         ``paused``). ConfigError for a bad configuration, TooManyRuns when full."""
         self.reap_idle()
         run = Run(config, paused=paused)   # built (and checked) before taking a slot
+        self._admit([run])
+        return run.start()
+
+    def create_group(self, configs, *, paused=False) -> list[Run]:
+        """Runs of ``configs`` that train in lockstep (compare mode: step for step, controlled
+        as one, see :class:`~gdlab.playground.control.Lockstep`), started together. A
+        ConfigError for a bad configuration names its place: ``field`` ``"b.lr"``."""
+        self.reap_idle()
+        lockstep, runs = Lockstep(), []
+        for side, config in zip(SIDES, configs):
+            try:
+                runs.append(Run(config, paused=paused, lockstep=lockstep))
+            except ConfigError as exc:
+                field = f"{side}.{exc.field}" if exc.field else side
+                raise ConfigError(field, f"{side}: {exc}") from None
+        for run in runs:
+            run.group = runs
+        self._admit(runs)
+        for run in runs:
+            run.start()
+        return runs
+
+    def _admit(self, runs) -> None:
+        """Give ``runs`` ids and slots (TooManyRuns when there are too few), forgetting the
+        oldest ended runs beyond ``max_kept``."""
         with self._lock:
             active = [r for r in self._runs.values() if not r.finished]
-            if len(active) >= self.max_active:
-                raise TooManyRuns(f"{len(active)} runs are active, the most this server keeps "
-                                  f"at once (--max-runs {self.max_active}); stop one first")
-            while run.id in self._runs:
-                run.id = secrets.token_hex(4)
-            self._runs[run.id] = run
+            if len(active) + len(runs) > self.max_active:
+                more = "" if len(runs) == 1 else f" and {len(runs)} more would pass"
+                raise TooManyRuns(f"{len(active)} runs are active{more}, the most this server "
+                                  f"keeps at once (--max-runs {self.max_active}); stop one "
+                                  "first")
+            for run in runs:
+                while run.id in self._runs:
+                    run.id = secrets.token_hex(4)
+                self._runs[run.id] = run
             ended = [r for r in self._runs.values() if r.finished]
             for old in sorted(ended, key=lambda r: r.touched)[:max(0, len(self._runs) -
                                                                        self.max_kept)]:
                 del self._runs[old.id]
-        return run.start()
 
     def get(self, run_id) -> Run:
         """The run ``run_id`` (a KeyError saying so when there is none), marked as asked about."""

@@ -12,6 +12,7 @@ Routes (every answer is JSON, errors ``{"error": message, "field": key or null}`
     GET  /api/runs/{id}/events      Server-Sent Events: "update" frames, then "end"
     POST /api/runs/{id}/pause | resume | step | stop
     POST /api/runs/{id}/pace        {"steps_per_second": N or null}
+    POST /api/compare[?paused=1]    {"a": config, "b": config}: two runs in lockstep -> 201
     POST /api/code                  the Python and the gdlab train command of the configuration
 
 The process trains with one BLAS thread (:func:`serve` sets it), one Python thread per run.
@@ -40,7 +41,7 @@ from starlette.responses import Response, StreamingResponse
 from starlette.routing import Route
 
 from gdlab.playground.config import ConfigError, check_config, options
-from gdlab.playground.runs import RunManager, TooManyRuns
+from gdlab.playground.runs import SIDES, RunManager, TooManyRuns
 from gdlab.playground.snippets import code_for
 
 #: the largest request body read, in bytes
@@ -116,6 +117,7 @@ def create_app(manager: RunManager, *, allowed_hosts=LOOPBACK_NAMES, reap_every=
     routes = [Route("/", page), Route("/static/{name}", page),
               Route("/api/options", api.options), Route("/api/runs", api.list_runs),
               Route("/api/runs", api.create, methods=["POST"]),
+              Route("/api/compare", api.compare, methods=["POST"]),
               Route("/api/code", api.code, methods=["POST"]),
               Route("/api/runs/{id}", api.get),
               Route("/api/runs/{id}/data", api.data),
@@ -191,6 +193,22 @@ class _Api:
             raise ApiError(429, str(exc)) from None
         return _json({**run.summary(), "config": run.config}, 201)
 
+    async def compare(self, request):
+        body = await _read_json(request, default={})
+        if not isinstance(body, dict) or set(body) - set(SIDES):
+            raise ApiError(400, 'compare takes {"a": configuration, "b": configuration}, got '
+                                f"{_describe_body(body)}")
+        configs = [body.get(side, {}) for side in SIDES]
+        paused = request.query_params.get("paused", "0").lower() in ("1", "true", "yes")
+        try:
+            runs = await run_in_threadpool(
+                lambda: self.manager.create_group(configs, paused=paused))
+        except ConfigError as exc:
+            raise ApiError(400, str(exc), exc.field) from None
+        except TooManyRuns as exc:
+            raise ApiError(429, str(exc)) from None
+        return _json({"runs": [{**run.summary(), "config": run.config} for run in runs]}, 201)
+
     async def code(self, request):
         config = await _read_json(request, default={})
         try:
@@ -214,13 +232,14 @@ class _Api:
     def control(self, request):
         run, action = self._run(request), request.path_params["action"]
         if action == "pause":
-            run.control.pause()
+            run.controls.pause()
         elif action == "resume":
-            run.control.resume()
+            run.controls.resume()
         elif action == "stop":
-            run.stop()
+            for member in run.group:
+                member.stop()
         elif action == "step":
-            if not run.control.step() and not run.finished:
+            if not run.controls.step() and not run.finished:
                 raise ApiError(409, "the run is running: pause it before stepping once")
         else:
             raise ApiError(404, f"no action {action!r}; use pause, resume, step, stop or pace")
@@ -234,7 +253,7 @@ class _Api:
                                   or not 0.1 <= value <= 1e6):
             raise ApiError(400, f"steps_per_second must be a number in [0.1, 1e6] or null, "
                                 f"got {value!r}", "steps_per_second")
-        run.control.set_pace(value)
+        run.controls.set_pace(value)
         return _json(run.summary())
 
     def events(self, request):
@@ -267,6 +286,12 @@ class _Api:
                 await anyio.sleep(1 / fps)
         finally:
             run.watch(-1)
+
+
+def _describe_body(body) -> str:
+    if isinstance(body, dict):
+        return f"the keys {', '.join(map(repr, body))}"
+    return type(body).__name__
 
 
 def _frame(run, cursor) -> dict | None:
