@@ -41,6 +41,8 @@ from starlette.responses import Response, StreamingResponse
 from starlette.routing import Route
 
 from gdlab.playground.config import ConfigError, check_config, options
+from gdlab.playground.links import LINK_KEYS
+from gdlab.playground.presets import PRESETS
 from gdlab.playground.runs import SIDES, RunManager, TooManyRuns
 from gdlab.playground.snippets import code_for
 
@@ -176,7 +178,9 @@ class _Api:
         from threadpoolctl import threadpool_info
 
         blas = [lib["num_threads"] for lib in threadpool_info() if lib["user_api"] == "blas"]
-        return _json({**options(), "server": {"blas_threads": blas}})
+        presets = {name: preset.to_json() for name, preset in PRESETS.items()}
+        return _json({**options(), "presets": presets, "link_keys": list(LINK_KEYS),
+                      "server": {"blas_threads": blas}})
 
     def list_runs(self, request):
         return _json({"runs": [run.summary() for run in self.manager.runs()]})
