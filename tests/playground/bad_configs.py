@@ -43,4 +43,8 @@ BAD_CONFIGS = [
     ("too-long-history", '{"max_steps": 100000, "record_every": 1}', "record_every",
      "at most 5,000"),
     ("validation-share", '{"val_size": 0.9}', "val_size", "0.9"),
+    ("batchnorm-batch-of-one", '{"batchnorm": true, "batch_size": 1}', "batch_size",
+     "batch normalization cannot"),
+    ("batchnorm-last-batch-of-one", '{"batchnorm": true, "n_samples": 300, "val_size": 0.25, '
+     '"batch_size": 8}', "batch_size", "a batch of 1 of the 225"),
 ]

@@ -131,3 +131,13 @@ def _one_blas_thread():
 
     with threadpool_limits(1):
         yield
+
+
+@pytest.fixture(scope="module")
+def browser():
+    """Headless Chromium (see browser.py), one per test module."""
+    from browser import _chrome
+
+    chrome = _chrome()
+    yield chrome
+    chrome.quit()

@@ -13,6 +13,7 @@ import pytest
 from bad_configs import BAD_CONFIGS
 
 from gdlab.playground.experiment import train
+from gdlab.playground.server import STATIC
 
 SPIRALS = {"dataset": "spirals", "layers": [16, 16], "activation": "tanh", "optimizer": "adam",
            "lr": 0.03, "batch_size": 16, "seed": 0}
@@ -219,7 +220,7 @@ def test_the_page_and_its_files_come_from_the_package_with_nothing_from_elsewher
     status, html, headers = server.request("GET", "/")
     assert status == 200 and headers["content-type"].startswith("text/html")
     assert "default-src 'self'" in headers["content-security-policy"]
-    for name in ("app.js", "charts.js", "style.css"):
+    for name in (n for n in STATIC if n != "index.html"):
         assert f"/static/{name}" in html
         got, text, _ = server.request("GET", f"/static/{name}")
         assert got == 200 and len(text) > 500

@@ -103,7 +103,7 @@ def _activation(field, value, n_hidden):
     return [name.lower() for name in value]
 
 
-def _batch_size(field, value, n_train):
+def _batch_size(field, value, n_train, batchnorm):
     if isinstance(value, str):
         if value.lower() != "full":
             raise ValueError(f"batch_size must be 'full', 1 or an integer k, got {value!r}")
@@ -112,6 +112,11 @@ def _batch_size(field, value, n_train):
     if k > n_train:
         raise ValueError(f"batch_size {k} is larger than the {n_train} training samples; use "
                          "'full' for batch gradient descent")
+    if batchnorm and n_train % k == 1:
+        # one sample has no spread: the trainer refuses such a batch
+        raise ValueError(f"batch_size {k} leaves a batch of 1 of the {n_train} training "
+                         "samples, which batch normalization cannot normalise; choose another "
+                         "batch size")
     return k
 
 
@@ -189,7 +194,8 @@ def check_config(config) -> dict:
     out["batchnorm"] = _checked("batchnorm", _flag, c["batchnorm"])
     out["optimizer"] = _checked("optimizer", _name, c["optimizer"], OPTIMIZER_NAMES)
     n_train = out["n_samples"] - int(round(out["n_samples"] * out["val_size"]))
-    out["batch_size"] = _checked("batch_size", _batch_size, c["batch_size"], n_train)
+    out["batch_size"] = _checked("batch_size", _batch_size, c["batch_size"], n_train,
+                                 out["batchnorm"])
     out["record_every"] = _checked("record_every", _record_every, c["record_every"],
                                    out["max_steps"])
     out["schedule"] = _checked("schedule", _schedule_text, c["schedule"])

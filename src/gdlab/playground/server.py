@@ -50,8 +50,9 @@ from gdlab.playground.snippets import code_for
 MAX_BODY = 64 * 1024
 
 #: the page's files: name -> media type
-STATIC = {"index.html": "text/html; charset=utf-8", "app.js": "text/javascript; charset=utf-8",
-          "charts.js": "text/javascript; charset=utf-8", "style.css": "text/css; charset=utf-8"}
+STATIC = {"index.html": "text/html; charset=utf-8", "style.css": "text/css; charset=utf-8",
+          **{name: "text/javascript; charset=utf-8" for name in (
+              "charts.js", "links.js", "form.js", "draw.js", "compare.js", "code.js", "app.js")}}
 
 #: what the page may load: its own files only (no CDN, nothing from elsewhere)
 SECURITY_HEADERS = {
