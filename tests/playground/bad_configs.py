@@ -46,5 +46,5 @@ BAD_CONFIGS = [
     ("batchnorm-batch-of-one", '{"batchnorm": true, "batch_size": 1}', "batch_size",
      "batch normalization cannot"),
     ("batchnorm-last-batch-of-one", '{"batchnorm": true, "n_samples": 300, "val_size": 0.25, '
-     '"batch_size": 8}', "batch_size", "a batch of 1 of the 225"),
+     '"batch_size": 8}', "batch_size", "makes a batch of 1 of the 225"),
 ]

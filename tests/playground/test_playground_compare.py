@@ -77,3 +77,18 @@ def test_a_bad_comparison_is_400_naming_the_side_and_field(server, body, field, 
     assert status == 400 and answer["field"] == field, answer
     assert words in answer["error"], answer
     assert len(server.get("/api/runs")["runs"]) == before     # nothing started
+
+
+def test_a_fast_run_waits_for_a_slow_one_step_for_step(server):
+    fast = {"dataset": "xor", "layers": [2], "batch_size": 4, "max_steps": 100_000,
+            "record_every": 500}
+    slow = {**fast, "layers": [64, 64, 64], "n_samples": 2000, "batch_size": "full"}
+    ids = _compare(server, fast, slow)
+    server.wait(ids[1], lambda r: r["step"] > 20)
+    gaps = []
+    for _ in range(20):
+        runs = {r["id"]: r for r in server.get("/api/runs")["runs"]}
+        gaps.append(abs(runs[ids[0]]["step"] - runs[ids[1]]["step"]))
+    server.post(f"/api/runs/{ids[0]}/stop")
+    # alone, the small network would take hundreds of steps for each of the large one's
+    assert max(gaps) <= 2, gaps

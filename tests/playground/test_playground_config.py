@@ -75,7 +75,9 @@ def test_the_readme_documents_every_setting_and_route():
     for key in DEFAULTS:
         assert f"`{key}`" in section, key
     for route in ("/api/options", "POST /api/runs", "/api/runs/{id}", "/pause", "/resume",
-                  "/step", "/stop", "/pace", "/data", "/boundary", "/events"):
+                  "/step", "/stop", "/pace", "/data", "/boundary", "/events",
+                  "POST /api/compare", "POST /api/code"):
         assert route in section, route
-    assert "docs/playground.png" in section and (Path(__file__).resolve().parents[2] / "docs" /
-                                                 "playground.png").stat().st_size > 50_000
+    for png in ("playground.png", "playground-compare.png"):
+        assert f"docs/{png}" in section and (Path(__file__).resolve().parents[2] / "docs" /
+                                             png).stat().st_size > 50_000

@@ -112,9 +112,9 @@ def _batch_size(field, value, n_train, batchnorm):
     if k > n_train:
         raise ValueError(f"batch_size {k} is larger than the {n_train} training samples; use "
                          "'full' for batch gradient descent")
-    if batchnorm and n_train % k == 1:
+    if batchnorm and (k == 1 or n_train % k == 1):
         # one sample has no spread: the trainer refuses such a batch
-        raise ValueError(f"batch_size {k} leaves a batch of 1 of the {n_train} training "
+        raise ValueError(f"batch_size {k} makes a batch of 1 of the {n_train} training "
                          "samples, which batch normalization cannot normalise; choose another "
                          "batch size")
     return k
