@@ -79,6 +79,7 @@ def test_the_command_trains_the_same_network_on_the_same_points(server, tmp_path
     ({"activation": ["relu", "tanh"]}, "same activation"),
     ({"betas": [0.5, 0.9]}, "betas"),
     ({"schedule": "step:step_size=100"}, "schedule"),
+    ({"n_samples": 10, "batch_size": "full"}, "10 points are too few"),
 ])
 def test_no_command_where_the_command_line_cannot_say_it(server, change, words):
     code = server.post("/api/code", {"max_steps": 200, **change})

@@ -228,3 +228,15 @@ def test_the_code_panel_shows_and_copies_the_apis_code(server, browser):
         "function (e) { done('error: ' + e); });")
     assert pasted == code["python"]
     assert not _errors(browser), _errors(browser)
+
+
+def test_a_link_with_a_wrong_setting_says_which(server, browser):
+    _open(browser, server.url + "?dataset=moons&lr=fast&colour=red")
+    message = browser.find_element("id", "message").text
+    assert "colour" in message and "lr" in message            # named, and left out
+    config = browser.execute_script("return window.gdlabPlayground.state.config")
+    assert config["dataset"] == "moons" and config["lr"] == check_config({})["lr"]
+    browser.get(server.url + "?optimizer=adamm")
+    _until(browser, "return document.getElementById('status').dataset.status === 'invalid'")
+    assert "did you mean 'adam'" in browser.find_element("id", "message").text
+    assert browser.find_element("id", "optimizer").get_attribute("class") == "invalid"

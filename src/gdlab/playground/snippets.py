@@ -19,7 +19,6 @@ import textwrap
 
 import numpy as np
 
-from gdlab.data.split import split
 from gdlab.data.toy import GENERATORS, MIN_SAMPLES, draw
 from gdlab.optim.registry import optimizer_entry
 from gdlab.playground.config import check_config, optimizer_arguments
@@ -145,12 +144,12 @@ def python_snippet(config) -> str:
 
 
 def _cli_training_size(c) -> int:
-    """How many of the points ``gdlab train`` trains on (it holds out CLI_VAL_SIZE and
-    CLI_TEST_SIZE of them, stratified by class)."""
-    X, y = draw(c["dataset"], c["n_samples"], c["noise"], rng=np.random.default_rng(c["seed"]))
-    return len(split(X, y, test_size=CLI_TEST_SIZE, val_size=CLI_VAL_SIZE,
-                     task=GENERATORS[c["dataset"]][0],
-                     seed=c["seed"]).X_train)
+    """How many of the points ``gdlab train`` trains on: it splits off CLI_TEST_SIZE of them,
+    then CLI_VAL_SIZE of the whole from the rest (:func:`gdlab.data.split`, scikit-learn's
+    ``train_test_split``, which rounds each part it splits off up)."""
+    n = c["n_samples"]
+    rest = n - math.ceil(CLI_TEST_SIZE * n)
+    return rest - math.ceil(CLI_VAL_SIZE / (1 - CLI_TEST_SIZE) * rest)
 
 
 def _cannot(c) -> list[str]:
@@ -164,6 +163,12 @@ def _cannot(c) -> list[str]:
             entry([np.zeros(1, dtype=np.float32)]).betas):
         reasons.append(f"gdlab train has no option for {c['optimizer']}'s betas "
                        f"({', '.join(map(str, c['betas']))})")
+    n = c["n_samples"]
+    held = (math.ceil(CLI_TEST_SIZE * n), n - math.ceil(CLI_TEST_SIZE * n) - _cli_training_size(c))
+    if GENERATORS[c["dataset"]][0] == "classification" and min(held) < 2:
+        reasons.append(f"gdlab train holds out {CLI_TEST_SIZE:.0%} of the points for a test and "
+                       f"{CLI_VAL_SIZE:.0%} for validation, each with both classes: {n} points "
+                       "are too few")
     if c["schedule"] is not None:
         reasons.append("the page steps the learning-rate schedule every step over max_steps; "
                        "gdlab train steps it every epoch over --epochs")
