@@ -1,9 +1,19 @@
+import os
+
 import numpy as np
 import pytest
 from hypothesis import settings
 
-settings.register_profile("gdlab", deadline=None, max_examples=40)
-settings.load_profile("gdlab")
+# hypothesis: bounded examples, no deadline (CI runs on 2 busy cores), and derandomized: every
+# run, in CI (.ci/run runs plain ``pytest``, with or without a CI variable) and on a laptop,
+# draws the same examples, so a failure is reproducible with the same command and never shows
+# only now and then. To explore fresh examples: GDLAB_HYPOTHESIS=explore pytest ... (or
+# ``--hypothesis-profile=explore``); a failure there prints its falsifying example and the
+# @reproduce_failure blob, and is saved in .hypothesis/ to be replayed by the next run.
+settings.register_profile("gdlab", deadline=None, max_examples=40, derandomize=True,
+                          print_blob=True)
+settings.register_profile("explore", deadline=None, max_examples=40, print_blob=True)
+settings.load_profile(os.environ.get("GDLAB_HYPOTHESIS", "gdlab"))
 
 
 @pytest.fixture

@@ -390,41 +390,66 @@ _numbers = st.one_of(st.integers(-5, 5).map(str),
 
 @st.composite
 def _csv_tables(draw):
-    """A well-formed numeric table, then 0 to 3 random damages, so both outcomes occur."""
+    """A well-formed numeric table, then 0 to 3 random damages, so both outcomes occur; also
+    whether a damage was done."""
     n_cols = draw(st.integers(1, 4) | st.integers(2, 4))
     header = draw(st.lists(st.sampled_from(["a", "b", "c", "x1", "x2", "y"]), min_size=n_cols,
                            max_size=n_cols, unique=True))
     label = st.sampled_from(["cat", "dog", "True", "False"]) | _numbers
     rows = [draw(st.lists(_numbers, min_size=n_cols - 1, max_size=n_cols - 1)) + [draw(label)]
             for _ in range(draw(st.integers(0, 6) | st.integers(1, 6)))]
-    target = None
+    target, damaged = None, False
     for _ in range(draw(st.integers(0, 3))):
         damage = draw(st.sampled_from(["cell", "cell", "header", "row", "target"]))
         if damage == "cell" and rows:
             row = draw(st.sampled_from(rows))
             if row:
                 row[draw(st.integers(0, len(row) - 1))] = draw(_cells)
+                damaged = True
         elif damage == "header":
             header[draw(st.integers(0, n_cols - 1))] = draw(_cells)
+            damaged = True
         elif damage == "row" and rows:
             row = draw(st.sampled_from(rows))
             row[:] = draw(st.lists(_cells, max_size=5))
+            damaged = True
         elif damage == "target":
             target = draw(st.sampled_from(header) | _cells)
-    return header, rows, target
+            damaged = True
+    return header, rows, target, damaged
+
+
+def _same_number(a, b) -> bool:
+    try:
+        return float(a) == float(b)
+    except (TypeError, ValueError):
+        return False
 
 
 @settings(deadline=None, max_examples=50)
 @given(table=_csv_tables())
 def test_csv_fuzz_only_dataset_or_clear_error(table):
-    header, rows, target = table
+    header, rows, target, damaged = table
+    # undamaged, with a feature column and a data row, the table is valid: it must be read
+    valid = not damaged and len(header) >= 2 and len(rows) >= 1
     with tempfile.TemporaryDirectory() as tmp:
         path = write_csv(Path(tmp) / "f.csv", [header] + rows)
         try:
             ds = load_dataset(path, target=target)
         except (ValueError, TypeError) as exc:
+            assert not valid, f"a valid table was refused: {exc}"
             assert str(exc)
             return
+    if valid:  # the last column is the target; the others, as numbers, are the features
+        np.testing.assert_array_equal(np.asarray(ds.X, dtype=np.float64),
+                                      [[float(c) for c in row[:-1]] for row in rows])
+        assert ds.feature_names == header[:-1]
+        labels = [row[-1] for row in rows]
+        if ds.task == "classification":  # each row's class is its label, as typed
+            got = np.asarray(ds.classes, dtype=object)[ds.y]
+            assert all(str(g) == w or _same_number(g, w) for g, w in zip(got, labels))
+        else:
+            np.testing.assert_array_equal(ds.y, [float(v) for v in labels])
     assert ds.X.ndim == 2 and ds.X.shape[0] >= 1
     for name, kind in ds.kinds.items():  # numbers are finite or missing; categories strings
         column = ds.X[name]

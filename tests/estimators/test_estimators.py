@@ -344,6 +344,72 @@ def test_gdlab_solvers_learn(solver):
     assert est.score(X, y) > 0.85
 
 
+def _solver_optimizers():
+    """solver -> (the optimizer class it must build, the arguments it must pass), written out
+    here from the estimators' documented parameters, not read from gdlab's tables."""
+    from gdlab import optim
+
+    lr, wd, adam = 0.01, 1e-3, dict(betas=(0.8, 0.99), eps=1e-6)
+    sgd = dict(lr=lr, weight_decay=wd, momentum=0.5, nesterov=True)
+    return {"sgd": (optim.SGD, sgd), "gd": (optim.SGD, sgd),
+            "adam": (optim.Adam, dict(lr=lr, weight_decay=wd, **adam)),
+            "adamw": (optim.AdamW, dict(lr=lr, weight_decay=wd, **adam)),
+            "nadam": (optim.NAdam, dict(lr=lr, weight_decay=wd, **adam)),
+            "radam": (optim.RAdam, dict(lr=lr, weight_decay=wd, **adam)),
+            "adamax": (optim.Adamax, dict(lr=lr, weight_decay=wd, **adam)),
+            "adagrad": (optim.Adagrad, dict(lr=lr, weight_decay=wd)),
+            "rmsprop": (optim.RMSprop, dict(lr=lr, weight_decay=wd)),
+            "adadelta": (optim.Adadelta, dict(lr=lr, weight_decay=wd))}
+
+
+def test_every_stochastic_solver_is_wired():
+    from gdlab.estimators.params import SOLVERS
+
+    assert set(_solver_optimizers()) == set(SOLVERS) - {"lbfgs"}
+
+
+@pytest.mark.parametrize("solver", sorted(_solver_optimizers()))
+def test_solver_builds_its_optimizer_and_an_epoch_equals_a_trainer_with_it(solver):
+    """Each solver name builds its own optimizer class with the estimator's settings, and one
+    epoch of the estimator is one epoch of a Trainer with that optimizer (from the same
+    weights): a solver quietly mapped to another optimizer, or a dropped setting, fails."""
+    from gdlab.nn.sequential import mlp
+    from gdlab.training import Callback, Trainer
+
+    class Seen(Callback):
+        def on_train_begin(self, trainer, logs):
+            self.optimizer = trainer.optimizer
+
+    X, y = _iris()
+    cls, kwargs = _solver_optimizers()[solver]
+    seen = Seen()
+    est = GDClassifier(hidden_layer_sizes=(6,), solver=solver, learning_rate_init=0.01,
+                       weight_decay=1e-3, alpha=1e-3, beta_1=0.8, beta_2=0.99, epsilon=1e-6,
+                       momentum=0.5, batch_size=32, shuffle=False, max_iter=1, warm_start=True,
+                       random_state=0, dtype="float64", callbacks=[seen])
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", ConvergenceWarning)
+        est.fit(X, y)  # one epoch from scikit-learn's initial weights
+        start = [p.copy() for p in est.coefs_ + est.intercepts_]
+        est.fit(X, y)  # warm start: one more epoch from there with a fresh optimizer
+    opt = seen.optimizer
+    assert type(opt) is cls, f"solver={solver!r} built {type(opt).__name__}, not {cls.__name__}"
+    for name, value in kwargs.items():
+        assert getattr(opt, name) == value, (solver, name, getattr(opt, name), value)
+
+    net = mlp(4, [6], 3, activation="relu", dtype="float64")
+    for array, value in zip(net.parameters(), [start[0], start[2], start[1], start[3]]):
+        array[...] = value  # [W1, b1, W2, b2] from coefs_ and intercepts_
+    Trainer(net, "cross_entropy", cls([net.flat_parameters], **kwargs), shuffle=False,
+            batch_size="full" if solver == "gd" else 32,  # "gd" is full-batch "sgd"
+            epochs=1, tol=None, alpha=1e-3).fit(X, y)
+    got = est.coefs_ + est.intercepts_
+    for name, array, want in zip(["W1", "b1", "W2", "b2"], net.parameters(),
+                                 [got[0], got[2], got[1], got[3]]):
+        np.testing.assert_allclose(want, array, rtol=1e-12, atol=1e-15, err_msg=name)
+    assert not np.allclose(got[0], start[0], rtol=1e-6, atol=0)  # the epoch moved the weights
+
+
 def test_partial_fit():
     X, y = _iris()
     est = GDClassifier(hidden_layer_sizes=(8,), random_state=0, learning_rate_init=0.01)

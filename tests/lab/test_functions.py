@@ -59,14 +59,42 @@ def test_batches_and_dtype(name, rng):
         fn.f(np.zeros(3))
 
 
+# The published optima (Wikipedia, "Test functions for optimization", to the digits published
+# there; the quadratic's and the concave function's from their formulas, 1/2 (x^2 + k y^2)
+# and 3 - (x - 1)^2 / 2 - 2 (y + 1/2)^2), written here rather than read from the code
+PUBLISHED = {
+    "quadratic": ([(0.0, 0.0)], 0.0),
+    "rosenbrock": ([(1.0, 1.0)], 0.0),
+    "beale": ([(3.0, 0.5)], 0.0),
+    "himmelblau": ([(3.0, 2.0), (-2.805118, 3.131312), (-3.779310, -3.283186),
+                    (3.584428, -1.848126)], 0.0),
+    "rastrigin": ([(0.0, 0.0)], 0.0),
+    "concave": ([(1.0, -0.5)], 3.0),
+}
+# values away from the optima, from the published formulas
+PUBLISHED_VALUES = {
+    "quadratic": [((1.0, 1.0), 25.5)],            # cond 50
+    "rosenbrock": [((-1.2, 1.0), 24.2), ((0.0, 0.0), 1.0)],
+    "beale": [((0.0, 0.0), 14.203125), ((1.0, 1.0), 14.203125)],
+    "himmelblau": [((0.0, 0.0), 170.0), ((1.0, 1.0), 106.0)],
+    "rastrigin": [((0.5, 0.5), 40.5), ((1.0, 0.0), 1.0)],
+    "saddle": [((1.0, 2.0), -3.0)],
+    "concave": [((0.0, 0.0), 2.0)],
+}
+
+
 @pytest.mark.parametrize("name", [n for n in NAMES if n != "saddle"])
 def test_known_optima(name):
     fn = FUNCTIONS[name]
     maximize = fn.maximize  # the direction the function is meant for has a known optimum
     value, points = fn.optimum(maximize)
-    assert points and np.isfinite(value)
+    published_points, published_value = PUBLISHED[name]
+    assert value == published_value
+    assert len(points) == len(published_points)
     sign = -1.0 if maximize else 1.0
-    for m in points:
+    for m, published in zip(points, published_points):
+        np.testing.assert_allclose(m, published, rtol=0, atol=1e-6)
+        assert fn.f(published) == pytest.approx(value, abs=1e-9)
         assert fn.f(m) == pytest.approx(value, abs=1e-12)
         assert np.linalg.norm(fn.grad(m)) <= 1e-9
         # no better point nearby: it is a local optimum in the stated direction
@@ -89,6 +117,13 @@ def test_the_other_direction_is_unbounded(name):
     assert fn.describe_optimum(other) == (
         f"no {'maximum' if other else 'minimum'}: the function is unbounded "
         f"{'above' if other else 'below'}")
+
+
+@pytest.mark.parametrize("name", NAMES)
+def test_values_of_the_published_formulas(name):
+    fn = FUNCTIONS[name]
+    for point, value in PUBLISHED_VALUES[name]:
+        assert fn.f(np.array(point)) == pytest.approx(value, rel=1e-14, abs=1e-14), point
 
 
 def test_himmelblau_minima_against_scipy():

@@ -101,6 +101,66 @@ def test_update_rule_on_the_quadratic_is_supported(tmp_path):
     m = section["metrics"]["quadratic"]
     assert m["descent_fraction"] == 1.0 and m["distance"] < 1e-6
     assert (tmp_path / "figures" / "01-update-rule.png").stat().st_size > 1000
+    _check_update_rule_metrics(section)
+
+
+def _check_update_rule_metrics(section):
+    """The section's metrics are the known outcomes of its runs, derived here independently."""
+    # the quadratic: GD multiplies x by 1 - 0.15 and y by 1 - 0.15 * 10 at every step, so
+    # x_t = -9 * 0.85^t and y_t = 3 * (-0.5)^t; the run stops at the first t with |grad| <= 1e-8
+    q = section["metrics"]["quadratic"]
+    t = np.arange(501)
+    x, y = -9.0 * 0.85 ** t, 3.0 * (-0.5) ** t
+    stop = int(np.argmax(np.hypot(x, 10.0 * y) <= 1e-8))
+    assert q["steps"] == stop and q["stopped"] == "tol" and q["lr"] == 0.15
+    assert q["f0"] == 85.5  # 1/2 (81 + 10 * 9)
+    assert q["f_end"] == pytest.approx(0.5 * (x[stop] ** 2 + 10.0 * y[stop] ** 2), rel=1e-9)
+    assert q["distance"] == pytest.approx(np.hypot(x[stop], y[stop]), rel=1e-9)
+    assert q["descent_fraction"] == 1.0 and q["cos_mean"] == pytest.approx(1.0, abs=1e-12)
+    # Rosenbrock (1 - x)^2 + 100 (y - x^2)^2 from (-1.2, 1) with lr 0.0015: plain GD written
+    # out here, for the quick tour's 8000 steps (|grad| stays above 1e-8 all the way)
+    r = section["metrics"]["Rosenbrock"]
+    assert "8000 steps" in section["setup"] and r["lr"] == 1.5e-3
+    p = np.array([-1.2, 1.0])
+    values, cosines = [24.2], []
+    for _ in range(8000):
+        u = p[1] - p[0] ** 2
+        g = np.array([-2.0 * (1.0 - p[0]) - 400.0 * p[0] * u, 200.0 * u])
+        assert np.linalg.norm(g) > 1e-8
+        step = -1.5e-3 * g
+        cosines.append(-step @ g / (np.linalg.norm(step) * np.linalg.norm(g)))
+        p = p + step
+        values.append((1.0 - p[0]) ** 2 + 100.0 * (p[1] - p[0] ** 2) ** 2)
+    assert r["steps"] == 8000 and r["stopped"] == "max_iter"
+    assert r["f0"] == pytest.approx(24.2, rel=1e-15)  # 2.2^2 + 100 * 0.44^2
+    assert r["f_end"] == pytest.approx(values[-1], rel=1e-6)
+    assert r["distance"] == pytest.approx(np.hypot(p[0] - 1.0, p[1] - 1.0), rel=1e-6)
+    assert r["descent_fraction"] == np.mean(np.diff(values) < 0)
+    assert r["cos_mean"] == pytest.approx(np.mean(cosines), abs=1e-12)
+
+
+@pytest.mark.parametrize("kappa, lr", [(10.0, 0.1), (100.0, 0.01), (1000.0, 1e-3),
+                                       (10.0, 0.19), (100.0, 0.1)])
+def test_conditioning_gd_steps_are_the_closed_form(kappa, lr):
+    """The conditioning section's step counts for GD on 1/2 (x^2 + kappa y^2): each coordinate
+    is multiplied by 1 - lr * curvature per step, so f_t is known in closed form; the count is
+    the first t with f_t <= 1e-4 f_0 (infinite when GD diverges, lr * kappa > 2)."""
+    from gdlab.lab.functions import Quadratic
+    from gdlab.lab.tour.conditioning import Q_TARGET, START, steps_to_target
+
+    assert START == (-9.0, 3.0) and Q_TARGET == 1e-4
+    budget = 3000
+    t = np.arange(budget + 1)
+    with np.errstate(over="ignore"):
+        f = 0.5 * (81.0 * (1 - lr) ** (2 * t) + 9.0 * kappa * (1 - lr * kappa) ** (2 * t))
+    reached = np.flatnonzero(f[1:] <= 1e-4 * f[0])
+    want = int(reached[0]) + 1 if reached.size else math.inf
+    steps, values = steps_to_target(Quadratic(cond=kappa), START, "sgd", lr, 1e-4 * f[0], budget)
+    assert steps == want
+    n = len(values) if math.isfinite(steps) else min(len(values), 5)
+    np.testing.assert_allclose(values[:n], f[:n], rtol=1e-9)
+    if lr * kappa > 2:
+        assert steps == math.inf and values[-1] > 1e6 * values[0]  # diverged, stopped early
 
 
 def test_distributed_is_skipped_with_a_note_without_mpi(tmp_path, monkeypatch):

@@ -73,6 +73,37 @@ def test_leaky_relu_default_slope_is_torchs():
     assert gdlab.LeakyReLU().negative_slope == 0.01
 
 
+# parameters away from their defaults (1 for alpha, 0.01 for the slope), where a formula that
+# used the default instead of the parameter would still agree with torch at the defaults
+ACTIVATION_PARAMETERS = {
+    "ELU(alpha=0.5)": (lambda: gdlab.ELU(alpha=0.5),
+                       lambda x: torch.nn.functional.elu(x, alpha=0.5)),
+    "ELU(alpha=2.0)": (lambda: gdlab.ELU(alpha=2.0),
+                       lambda x: torch.nn.functional.elu(x, alpha=2.0)),
+    "LeakyReLU(0.2)": (lambda: gdlab.LeakyReLU(0.2),
+                       lambda x: torch.nn.functional.leaky_relu(x, negative_slope=0.2)),
+}
+
+
+@pytest.mark.parametrize("dtype", [np.float64, np.float32])
+@pytest.mark.parametrize("name", sorted(ACTIVATION_PARAMETERS))
+@pytest.mark.parametrize("shape", [(1, 1), (17, 5)])
+def test_activation_parameters_match_torch(name, shape, dtype, rng):
+    make, torch_fn = ACTIVATION_PARAMETERS[name]
+    x = (rng.normal(size=shape) * 2.0).astype(dtype)
+    x.flat[0] = -1.5  # at least one negative input, where the parameter acts
+    g = rng.normal(size=shape).astype(dtype)
+    layer = make()
+    out = layer.forward(x.copy())
+    dx = layer.backward(g.copy())
+    assert out.dtype == dtype and dx.dtype == dtype
+    tx = to_torch(x, requires_grad=True)
+    tout = torch_fn(tx)
+    tout.backward(to_torch(g))
+    assert rel_err(out, tout.detach().numpy()) <= TOL[dtype]
+    assert rel_err(dx, tx.grad.numpy()) <= TOL[dtype]
+
+
 def test_sigmoid_is_accurate_in_the_tails():
     x = np.array([[-700.0, -40.0, 0.0, 40.0, 745.0]])
     out = gdlab.Sigmoid().forward(x)
@@ -87,6 +118,18 @@ def test_three_hidden_layers_pass_gradcheck(activation, task):
     report = gradcheck_network((6, 5, 4), activation, task=task, n_inputs=4, n_outputs=3,
                                n_samples=7, seed=1)
     assert len(report.entries) == 8  # W and b of 4 Dense layers
+    assert report.max_rel_error <= 1e-6, str(report)
+
+
+@pytest.mark.parametrize("loss", ["cross_entropy", "mse"])
+def test_activation_parameters_pass_gradcheck(loss, rng):
+    net = gdlab.Sequential([gdlab.Dense(4, 6), gdlab.ELU(alpha=0.5), gdlab.Dense(6, 5),
+                            gdlab.LeakyReLU(0.2), gdlab.Dense(5, 4), gdlab.ELU(alpha=2.0),
+                            gdlab.Dense(4, 3)], dtype="float64", seed=2)
+    X = rng.normal(size=(7, 4)) * 2.0
+    y = rng.integers(0, 3, size=7) if loss == "cross_entropy" else rng.normal(size=(7, 3))
+    loss_fn = gdlab.CrossEntropyLoss() if loss == "cross_entropy" else gdlab.MSELoss()
+    report = gdlab.gradcheck(net, loss_fn, X, y, check_input=True)
     assert report.max_rel_error <= 1e-6, str(report)
 
 

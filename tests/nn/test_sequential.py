@@ -178,13 +178,34 @@ def test_clone_is_independent_and_converts_dtype(rng):
     assert np.any(net.flat_parameters != 0)
 
 
-def test_predict_runs_in_eval_mode_and_mode_switches():
+def test_predict_runs_in_eval_mode_and_mode_switches(rng):
     net = small_net()
     assert net.training
     net.eval()
     assert not net.training
     net.train()
     assert net.training
+    # predict on a network in training mode: Dropout is the identity, BatchNorm uses its
+    # running statistics, and the network's mode stays as it was
+    net = gdlab.Sequential([gdlab.Dense(4, 6), gdlab.BatchNorm(6), gdlab.ReLU(), gdlab.Dropout(0.5),
+                            gdlab.Dense(6, 3)], dtype="float64", seed=0)
+    X = rng.normal(size=(8, 4))
+    for _ in range(3):
+        net.forward(X * 2.0 + 1.0, training=True)  # running statistics away from (0, 1)
+    dense, bn = net.layers[0], net.layers[1]
+    h = (X @ dense.W + dense.b - bn.running_mean) / np.sqrt(bn.running_var + bn.eps)
+    want = np.maximum(h * bn.gamma + bn.beta, 0) @ net.layers[4].W + net.layers[4].b
+    stats = bn.running_mean.copy(), bn.running_var.copy()
+    out = net.predict(X)
+    assert net.training
+    np.testing.assert_allclose(out, want, rtol=1e-12, atol=1e-14)
+    np.testing.assert_array_equal(out, net.forward(X, training=False))
+    np.testing.assert_array_equal(net.predict(X), out)  # no random draws
+    np.testing.assert_array_equal(bn.running_mean, stats[0])  # predict updates no statistics
+    np.testing.assert_array_equal(bn.running_var, stats[1])
+    net.eval()
+    np.testing.assert_array_equal(net.predict(X), out)
+    assert not np.allclose(net.forward(X, training=True), want)  # training mode would differ
 
 
 def test_mlp_validates_its_arguments():

@@ -183,18 +183,22 @@ def test_sigkill_during_each_phase_of_a_checkpoint_write_then_resume(tmp_path, r
     assert not list(run.glob(".checkpoint.npz.*"))  # the next save removed the partial files
 
 
-def wait_for_epoch(run: Path, proc, epoch, timeout=180):
+def wait_for_epoch(run: Path, proc, epoch, timeout=180, or_timeout=False):
+    """Wait until the run has checkpointed ``epoch`` (with ``or_timeout``: or ``timeout`` seconds
+    have passed, whichever comes first); the run must be alive all along."""
     deadline = time.monotonic() + timeout
     while epoch_of(run) < epoch:
         assert proc.poll() is None, proc.communicate()
-        assert time.monotonic() < deadline, f"epoch {epoch} never checkpointed"
+        if time.monotonic() >= deadline:
+            assert or_timeout, f"epoch {epoch} never checkpointed"
+            return
         time.sleep(0.002)
 
 
 def test_sigkill_at_random_moments_then_resume(tmp_path, reference):
-    # The first kill comes at a random time after start (perhaps before training begins);
-    # the others at random epochs, a random fraction of an epoch after its checkpoint (so they
-    # land mid-training however fast the machine is).
+    # The first kill comes at a random time after start (perhaps before training begins), but
+    # no later than the first checkpoint; the others at random epochs, a random fraction of an
+    # epoch after its checkpoint (so every kill lands mid-run however fast the machine is).
     rng = np.random.default_rng(2024)
     run = tmp_path / "run"
     targets = sorted(rng.choice(np.arange(2, EPOCHS - 1), size=3, replace=False))
@@ -205,7 +209,7 @@ def test_sigkill_at_random_moments_then_resume(tmp_path, reference):
         args = ["train", "--resume", run, "--quiet"] if resumable else ARGS + ["--out", run]
         proc = start(args, tmp_path)
         if i == 0:
-            time.sleep(rng.uniform(0.0, 1.0))
+            wait_for_epoch(run, proc, 1, timeout=rng.uniform(0.0, 1.0), or_timeout=True)
         else:
             wait_for_epoch(run, proc, targets[i - 1])
             time.sleep(rng.uniform(0.0, 0.03))

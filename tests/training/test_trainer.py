@@ -447,6 +447,69 @@ def test_history_metrics_for_regression_and_step_loss():
     assert History.from_dict(h.as_dict()).as_dict() == h.as_dict()
 
 
+# With lr=0 the network never changes, so an epoch's training metrics, summed batch by batch,
+# must be scikit-learn's metric of the unchanged network on the whole training set.
+
+@pytest.mark.parametrize("batch_size", ["full", 7])
+@pytest.mark.parametrize("weighted", [False, True])
+def test_epoch_r2_and_mse_are_sklearns_on_the_unchanged_network(batch_size, weighted):
+    from sklearn.metrics import mean_squared_error, r2_score
+
+    rng = np.random.default_rng(5)
+    X = rng.normal(size=(40, 3))
+    Y = np.column_stack([X @ [1.0, -2.0, 0.5], np.sin(X[:, 0]) + 3.0]) + 0.1 * rng.normal(size=(40, 2))
+    w = rng.uniform(0.2, 3.0, size=40) if weighted else None
+    net = mlp(3, [6], 2, seed=1, dtype="float64")
+    fit(net, "mse", Adam([net.flat_parameters], lr=0.05), X, Y, batch_size="full", epochs=50, tol=None)
+    pred = net.predict(X)
+    r = Trainer(net, "mse", SGD([net.flat_parameters], lr=0.0), batch_size=batch_size, epochs=2,
+                tol=None).fit(X, Y, sample_weight=w, validation_data=(X, Y) + ((w,) if weighted else ()))
+    np.testing.assert_array_equal(net.predict(X), pred)
+    h = r.history
+    want_r2, want_mse = r2_score(Y, pred, sample_weight=w), mean_squared_error(Y, pred, sample_weight=w)
+    assert 0.2 < want_r2 < 0.95  # a network part-way trained: neither term of R^2 vanishes
+    for key in ("r2", "val_r2"):
+        np.testing.assert_allclose(h[key], want_r2, rtol=1e-12, err_msg=key)
+    for key in ("mse", "val_mse"):
+        np.testing.assert_allclose(h[key], want_mse, rtol=1e-12, err_msg=key)
+
+
+@pytest.mark.parametrize("batch_size", ["full", 7])
+@pytest.mark.parametrize("weighted", [False, True])
+def test_epoch_multilabel_accuracy_is_sklearns_per_label_accuracy(batch_size, weighted):
+    from sklearn.metrics import accuracy_score
+
+    rng = np.random.default_rng(6)
+    X = rng.normal(size=(40, 4))
+    Y = (X[:, :3] + 0.8 * rng.normal(size=(40, 3)) > 0).astype(np.float64)
+    w = rng.uniform(0.2, 3.0, size=40) if weighted else None
+    net = mlp(4, [6], 3, seed=2, dtype="float64")
+    hits = (net.predict(X) > 0).astype(np.float64)
+    r = Trainer(net, "bce_with_logits", SGD([net.flat_parameters], lr=0.0), batch_size=batch_size,
+                epochs=2, tol=None, task="classification").fit(
+        X, Y, sample_weight=w, validation_data=(X, Y) + ((w,) if weighted else ()))
+    # gdlab's multilabel accuracy is the share of correct labels (1 - Hamming loss): scikit-learn's
+    # accuracy over every (sample, label) pair, each weighted by its sample's weight
+    want = accuracy_score(Y.ravel(), hits.ravel(), sample_weight=None if w is None else np.repeat(w, 3))
+    assert 0.2 < want < 0.9 and want != accuracy_score(Y, hits, sample_weight=w)  # not subset accuracy
+    for key in ("accuracy", "val_accuracy"):
+        np.testing.assert_allclose(r.history[key], want, rtol=1e-12, err_msg=key)
+
+
+@pytest.mark.parametrize("batch_size", ["full", 7])
+def test_epoch_accuracy_of_labels_is_sklearns(batch_size):
+    from sklearn.metrics import accuracy_score
+
+    X, y = blobs(n=45, seed=3)
+    net = mlp(4, [6], 3, seed=4, dtype="float64")
+    want = accuracy_score(y, net.predict(X).argmax(axis=1))
+    r = Trainer(net, "cross_entropy", SGD([net.flat_parameters], lr=0.0), batch_size=batch_size,
+                epochs=2, tol=None).fit(X, y, validation_data=(X, y))
+    assert 0.1 < want < 0.9
+    for key in ("accuracy", "val_accuracy"):
+        np.testing.assert_allclose(r.history[key], want, rtol=1e-12, err_msg=key)
+
+
 def test_validation_split_is_stratified_and_seeded():
     y = np.repeat([0, 1, 2], [50, 30, 20])
     train, val = split_validation(y, 0.2, "classification", seed=3)

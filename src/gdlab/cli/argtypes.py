@@ -82,6 +82,16 @@ def positive_int(text):
     return _checked(_checks.integer, VALUE, _int(text), low=1)
 
 
+def jobs(text):
+    """A number of worker processes as joblib's ``n_jobs``: positive, or -1 for as many as the
+    cores allow (-2 one fewer, ...)."""
+    value = _int(text)
+    if value == 0:
+        raise argparse.ArgumentTypeError("0 worker processes; give a positive number, or -1 for "
+                                         "as many as the cores allow")
+    return value
+
+
 def non_negative_int(text):
     return _checked(_checks.integer, VALUE, _int(text), low=0)
 

@@ -6,10 +6,11 @@ Each command is a module of :mod:`gdlab.cli` with ``NAME``, ``add_parser(subpars
 :func:`gdlab.lab.run_predict.predict_file`, ``compare`` over :func:`gdlab.lab.compare.run_comparison`,
 ``landscape`` over :func:`gdlab.lab.minimize.minimize`, ``explain`` over
 :func:`gdlab.lab.explain.worked_step`, ``gradcheck`` over
-:func:`gdlab.nn.gradcheck.gradcheck_network` and ``tour`` over :func:`gdlab.lab.tour.run_tour`.
+:func:`gdlab.nn.gradcheck.gradcheck_network`, ``tour`` over :func:`gdlab.lab.tour.run_tour` and
+``playground`` over :func:`gdlab.playground.server.serve`.
 
 Nothing heavy is imported before a command runs (no scikit-learn, pandas, matplotlib, rich,
-mpi4py or torch), so ``gdlab --help`` costs little more than importing NumPy.
+mpi4py, torch or the playground's web stack), so ``gdlab --help`` costs little more than importing NumPy.
 
 Exit codes (:mod:`gdlab.cli.exits`): 0 success; 1 training diverged or a gradient check
 failed; 2 bad usage or bad data (one ``error:`` line on stderr, a traceback only with
@@ -22,12 +23,12 @@ from __future__ import annotations
 import argparse
 import sys
 
-from gdlab.cli import compare, explain, gradcheck, landscape, predict, tour, train
+from gdlab.cli import compare, explain, gradcheck, landscape, playground, predict, tour, train
 from gdlab.cli.exits import EXIT_FAILED, EXIT_OK, EXIT_SIGINT, EXIT_USAGE
 
 #: the commands, in the order ``gdlab --help`` lists them
 COMMANDS = {module.NAME: module for module in (train, predict, compare, landscape, explain,
-                                                gradcheck, tour)}
+                                                gradcheck, tour, playground)}
 
 
 def _version() -> str:

@@ -5,9 +5,17 @@
 from __future__ import annotations
 
 from gdlab import _checks
-from gdlab.cli.argtypes import activation_name, column_list, layer_sizes, probability
+from gdlab.cli.argtypes import (
+    activation_name,
+    column_list,
+    layer_sizes,
+    non_negative_float,
+    positive_int,
+    probability,
+)
 from gdlab.data.columns import MAX_CLASSES_FROM_WHOLE_NUMBERS, MISSING_MODES
-from gdlab.data.datasets import DATASETS, TASKS
+from gdlab.data.datasets import DATASETS, GENERATED, TASKS
+from gdlab.data.toy import DEFAULT_N_SAMPLES, DEFAULT_NOISE
 from gdlab.nn.layers import ACTIVATIONS
 
 #: the ``--dtype`` choices: the float types gdlab computes in
@@ -15,7 +23,8 @@ DTYPES = tuple(dt.name for dt in _checks.FLOAT_DTYPES)
 
 
 def add_data_options(parser) -> None:
-    """``--dataset``, ``--target``, ``--data-dir`` and ``--task``, as a group "data"."""
+    """``--dataset``, ``--target``, ``--data-dir``, ``--task`` and, for the generated datasets,
+    ``--n-samples`` and ``--noise``, as a group "data"."""
     g = parser.add_argument_group("data")
     g.add_argument("--dataset", default="digits", metavar="NAME|PATH",
                    help=f"{', '.join(DATASETS)}, or a .csv/.parquet table or an .npz file "
@@ -30,6 +39,13 @@ def add_data_options(parser) -> None:
                         f"most {MAX_CLASSES_FROM_WHOLE_NUMBERS} distinct values are classes, "
                         "more of them or fractional values are regression; the run says which "
                         "it chose and why")
+    generated = ", ".join(GENERATED)
+    g.add_argument("--n-samples", type=positive_int, metavar="N",
+                   help=f"points a generated dataset draws ({generated}; default: "
+                        f"{DEFAULT_N_SAMPLES}; from --seed)")
+    g.add_argument("--noise", type=non_negative_float, metavar="SIGMA",
+                   help="standard deviation of the Gaussian noise on a generated dataset's "
+                        f"coordinates (default: {DEFAULT_NOISE})")
 
 
 def add_table_options(parser) -> None:
@@ -78,3 +94,11 @@ def add_out_option(parser) -> None:
 
 def add_debug_option(parser) -> None:
     parser.add_argument("--debug", action="store_true", help="show the full traceback of errors")
+
+
+def add_threads_option(parser, *, default, default_text) -> None:
+    """``--threads T``: the BLAS/OpenMP (and gdlab kernel) threads of each training; an explicit
+    value wins over ``OMP_NUM_THREADS`` and its kin. ``default_text`` says what None means."""
+    parser.add_argument("--threads", type=positive_int, default=default, metavar="T",
+                        help=f"BLAS and kernel threads per training; an explicit value wins over "
+                             f"OMP_NUM_THREADS (default: {default_text})")

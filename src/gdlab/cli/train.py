@@ -33,8 +33,9 @@ NAME = "train"
 
 # argparse dest -> configuration key (the same name everywhere else)
 CONFIG_OPTIONS = (
-    "dataset", "target", "data_dir", "task", "layers", "activation", "batchnorm", "dropout",
-    "init", "dtype", "optimizer", "lr", "momentum", "weight_decay", "alpha", "schedule",
+    "dataset", "target", "data_dir", "task", "n_samples", "noise", "layers", "activation",
+    "batchnorm", "dropout", "init", "dtype", "optimizer", "lr", "momentum", "weight_decay",
+    "alpha", "schedule",
     "batch_size", "epochs", "tol", "patience", "early_stopping", "seed", "checkpoint_every",
     "workers", "sync_batchnorm", "clip_norm", "clip_value",
     "features", "drop", "missing", "test_size", "val_size",

@@ -1,5 +1,5 @@
-"""Datasets: the bundled ones, MNIST-like IDX files, the user's tables (CSV, Parquet) and NPZ
-files; splits; scaling.
+"""Datasets: the bundled ones, MNIST-like IDX files, generated ones, the user's tables (CSV,
+Parquet) and NPZ files; splits; scaling.
 
 Every loader returns a :class:`Dataset` whose ``y`` holds int64 class indices
 (classification) or float64 values (regression). ``X`` is a float64 array of shape (samples,
@@ -18,11 +18,13 @@ import numpy as np
 
 from gdlab import _checks
 from gdlab.data import columns as cols
+from gdlab.data import toy
 from gdlab.data.idx import IDX_DATASETS, load_idx_dataset
 from gdlab.data.tables import ARRAY_SUFFIXES, TABLE_SUFFIXES, read_npz, read_table
 
 # The one table of dataset names: name -> (task, description). The scikit-learn ones are
-# loaded by sklearn.datasets.load_<name>; the IDX ones by gdlab.data.idx.load_idx_dataset.
+# loaded by sklearn.datasets.load_<name>; the IDX ones by gdlab.data.idx.load_idx_dataset; the
+# generated ones (their names from gdlab.data.toy.GENERATORS) drawn by gdlab.data.toy.draw.
 DATASETS = {
     "iris": ("classification", "scikit-learn: 150 iris flowers, 4 features, 3 classes"),
     "wine": ("classification", "scikit-learn: 178 wines, 13 features, 3 classes"),
@@ -33,8 +35,13 @@ DATASETS = {
               "(IDX files, downloaded once)"),
     "fashion_mnist": ("classification", "70,000 28x28 clothing images, 784 features, "
                       "10 classes (IDX files, downloaded once)"),
+    **{name: (task, f"generated: {text} (n_samples, noise, seed)")
+       for name, (task, text, _) in toy.GENERATORS.items()},
 }
 assert set(IDX_DATASETS) <= set(DATASETS)
+
+#: the names of the generated datasets, the ones that take ``n_samples`` and ``noise``
+GENERATED = tuple(toy.GENERATORS)
 
 TASKS = ("classification", "regression")
 
@@ -137,7 +144,7 @@ def _resolve_path(name_or_path, data_dir) -> Path:
 
 def load_dataset(name_or_path, *, target=None, data_dir=None, task=None,
                  download: bool = True, features=None, drop=None,
-                 missing: str = "impute") -> Dataset:
+                 missing: str = "impute", n_samples=None, noise=None, seed=0) -> Dataset:
     """Load a dataset by name (see ``DATASETS``), from a table (``.csv``, ``.parquet``) or from
     an ``.npz`` file.
 
@@ -146,6 +153,11 @@ def load_dataset(name_or_path, *, target=None, data_dir=None, task=None,
     - Bundled (scikit-learn) datasets need no network. ``target`` does not apply to them.
     - ``mnist``/``fashion_mnist`` read IDX files from ``data_dir`` or ~/.cache/gdlab/<name>/,
       downloading them (checksum verified) when missing unless ``download`` is false.
+    - The generated datasets (``GENERATED``: ``circles``, ``moons``, ``xor``, ``spirals``,
+      ``blobs``, ``ravine``, ``curve``) draw ``n_samples`` points (default 400) with Gaussian
+      noise of standard deviation ``noise`` (default 0.1) from ``seed``
+      (:func:`gdlab.data.toy.draw`), in the order drawn; ``n_samples`` and ``noise`` apply to
+      them only.
     - A table is read by pandas (:func:`gdlab.data.tables.read_table`; a CSV file has a header
       row). ``target`` names the target column (default: the last), ``features`` the feature
       columns (default: every other one) and ``drop`` columns to leave out. Feature columns
@@ -163,12 +175,19 @@ def load_dataset(name_or_path, *, target=None, data_dir=None, task=None,
     Raises ValueError for unknown names, missing or unreadable files and bad contents.
     """
     _check_task(task)
-    if isinstance(name_or_path, str) and name_or_path.lower().replace("-", "_") in DATASETS:
-        if features or drop:
-            raise ValueError("features and drop select the columns of a table (a .csv or "
-                             f".parquet file), not of the {name_or_path!r} dataset")
-        return _load_named(name_or_path.lower().replace("-", "_"), target, data_dir, task,
-                           download)
+    named = isinstance(name_or_path, str) and name_or_path.lower().replace("-", "_") in DATASETS
+    name = name_or_path.lower().replace("-", "_") if named else None
+    if named and (features or drop):
+        raise ValueError("features and drop select the columns of a table (a .csv or "
+                         f".parquet file), not of the {name_or_path!r} dataset")
+    if name in GENERATED:
+        return _generate(name, target, task, n_samples, noise, seed)
+    for key, value in (("n_samples", n_samples), ("noise", noise)):
+        if value is not None:
+            raise ValueError(f"{key}={value!r} applies to the generated datasets only "
+                             f"({', '.join(GENERATED)}), not to {str(name_or_path)!r}")
+    if named:
+        return _load_named(name, target, data_dir, task, download)
     path = resolve_file(name_or_path, data_dir)
     if path.suffix.lower() in TABLE_SUFFIXES:
         return _load_table(path, target, features, drop, task, missing)
@@ -226,6 +245,24 @@ def _load_table(path, target, features, drop, task, missing) -> Dataset:
     y, classes, task, reason = _target(frame[target], task, f'column "{target}" of {source}')
     return Dataset(X, y, list(features), classes, task, path.stem, str(path), target=target,
                    task_reason=reason, kinds=kinds, missing=counts, notes=notes)
+
+
+def _generate(name, target, task, n_samples, noise, seed):
+    """A generated dataset, drawn from ``seed`` (see :mod:`gdlab.data.toy`)."""
+    table_task = DATASETS[name][0]
+    if target is not None:
+        raise ValueError(f"target={target!r} names a column of a table (a .csv or .parquet "
+                         f"file), not of the generated {name!r} dataset")
+    if task is not None and task != table_task:
+        raise ValueError(f"dataset {name!r} is a {table_task} dataset, not {task}")
+    seed = _checks.integer("seed", seed, low=0)
+    X, y = toy.draw(name, toy.DEFAULT_N_SAMPLES if n_samples is None else n_samples,
+                    toy.DEFAULT_NOISE if noise is None else noise,
+                    rng=np.random.default_rng(seed))
+    features = [f"x{i + 1}" for i in range(X.shape[1])]
+    classes = [0, 1] if table_task == "classification" else None
+    return Dataset(X, y, features, classes, table_task, name, "generated", target="y",
+                   task_reason="the dataset's own task")
 
 
 def _load_named(name, target, data_dir, task, download):

@@ -1,26 +1,29 @@
 """The machinery GDClassifier and GDRegressor share: validation with scikit-learn's helpers,
-building the network, the L-BFGS and training-loop paths, pickling. See
-:mod:`gdlab.estimators`."""
+the network of the fitted attributes (:mod:`~gdlab.estimators.fitted`), the training-loop
+path (L-BFGS's is :mod:`~gdlab.estimators.lbfgs`), pickling. See :mod:`gdlab.estimators`."""
 
 from __future__ import annotations
 
 import warnings
 
 import numpy as np
-import scipy.optimize
 from sklearn.base import BaseEstimator
 from sklearn.exceptions import ConvergenceWarning
 from sklearn.model_selection import train_test_split
 from sklearn.utils import check_random_state
-from sklearn.utils.optimize import _check_optimize_result
-from sklearn.utils.validation import _check_sample_weight, check_is_fitted, validate_data
+from sklearn.utils.validation import (
+    _check_sample_weight,
+    check_array,
+    check_is_fitted,
+    validate_data,
+)
 
 from gdlab.errors import DivergenceError
 from gdlab.estimators import fitted as F
 from gdlab.estimators import params as P
+from gdlab.estimators.lbfgs import minimize_lbfgs
 from gdlab.estimators.losses import make_loss
 from gdlab.estimators.stopping import Curves, SklearnStopping
-from gdlab.nn.penalty import L2Penalty
 from gdlab.nn.sequential import mlp
 from gdlab.optim.registry import make_optimizer
 from gdlab.schedules.spec import make_schedule
@@ -32,12 +35,22 @@ _NON_FINITE = ("Solver produced non-finite parameter weights. The input data may
                "large values and need to be preprocessed.")
 
 
-def dense_finite(X):
-    """X as a dense array, checked for NaN and infinity (one pass; validate_data's check, a
-    sum over X, costs more on large data)."""
+def dense_finite(X, estimator):
+    """X as a dense array, checked for NaN and infinity in one pass (validate_data's check,
+    a sum over X, costs more on large data); scikit-learn's message, which users match, with
+    where the first bad value is."""
     if hasattr(X, "toarray"):
         X = X.toarray()
-    assert_finite(X, "Input X")
+    try:
+        assert_finite(X, "Input X")
+    except ValueError:
+        row, column = np.argwhere(~np.isfinite(X))[0]
+        try:
+            with np.errstate(invalid="ignore", over="ignore"):  # its sum over X meets inf - inf
+                check_array(X, ensure_all_finite=True, estimator=estimator, input_name="X")
+        except ValueError as theirs:
+            raise ValueError(f"{theirs}\nThe first is at row {row}, column {column}.") from None
+        raise
     return X
 
 
@@ -111,16 +124,13 @@ class GDBase(BaseEstimator):
         F.write_back(self, self._net)  # from here on the attributes are the network's arrays
         self._net.fast = self.fast
         if self.solver == "lbfgs":
-            self._fit_lbfgs(X, target, sw, loss)
+            self.n_iter_, self.loss_ = minimize_lbfgs(
+                self._net, loss, X, target, sw, alpha=self.alpha, max_iter=self.max_iter,
+                max_fun=self.max_fun, tol=self.tol)
         else:
             self._fit_stochastic(X, target, sw, loss, incremental, rs, validation)
         if not np.isfinite(self._net.flat_parameters).all():
             raise ValueError(_NON_FINITE)
-        if not np.isfinite(getattr(self, "loss_", 0.0)):
-            # L-BFGS stops at once on a non-finite loss and leaves the weights as they were;
-            # scikit-learn then returns an untrained model with loss_ = nan: say why instead
-            raise ValueError(f"the training loss is {self.loss_}: the input data may contain "
-                             "values too large for the network and need to be scaled")
         return self
 
     def _continued_architecture(self, hidden):
@@ -161,6 +171,7 @@ class GDBase(BaseEstimator):
                           batchnorm=bool(self.batchnorm), dropout=float(self.dropout),
                           dtype=np.dtype(dtype).name)
         self._optimizer = self._schedule = None
+        self.__dict__.pop("learning_rate_", None)  # a stochastic fit sets it
         self._no_improvement_count = 0
         if self.solver != "lbfgs":
             self._store_curves(self._fresh_curves())
@@ -203,15 +214,14 @@ class GDBase(BaseEstimator):
         """The network (its seed drives weight_init and Dropout), with ``weights`` if given."""
         self._arch["seed"] = int(rs.randint(np.iinfo(np.int32).max))
         self._net = mlp(**self._arch)
-        self._optimizer = self._schedule = None
         for layer, (W, b) in zip(P.dense_layers(self._net), weights or ()):
             layer.W[...] = W
             if layer.b is not None:  # with batchnorm, BatchNorm's beta replaces the bias
                 layer.b[...] = b
 
     def _split(self, X, target, sw, rs):
-        """MLPClassifier's validation split (stratified for single-output classifiers)."""
-        stratify = target if self._stratify and self.n_outputs_ == 1 else None
+        """MLPClassifier's validation split (stratified for binary classifiers)."""
+        stratify = self._stratify_labels(target)
         arrays = [X, target] + ([] if sw is None else [sw])
         parts = train_test_split(*arrays, random_state=rs, test_size=self.validation_fraction,
                                  stratify=stratify)
@@ -221,26 +231,6 @@ class GDBase(BaseEstimator):
             raise ValueError("The validation set is too small. Increase 'validation_fraction' "
                              "or the size of your dataset.")
         return X, target, sw, (X_val, t_val, sw_val)
-
-    def _fit_lbfgs(self, X, target, sw, loss):
-        net = self._net
-        flat, grads = net.flat_parameters, net.flat_gradients
-        penalty = L2Penalty(net, self.alpha)
-        total = X.shape[0] if sw is None else float(sw.sum())
-
-        def value_and_grad(theta):
-            flat[...] = theta
-            value, grad = loss.compute(net.forward(X, training=True), target, sw, True)
-            net.backward(grad, input_grad=False)
-            value += penalty.add_to_gradients(total)
-            return value, grads.astype(np.float64)
-
-        res = scipy.optimize.minimize(
-            value_and_grad, flat.astype(np.float64), method="L-BFGS-B", jac=True,
-            options={"maxfun": self.max_fun, "maxiter": self.max_iter, "gtol": self.tol})
-        self.n_iter_ = _check_optimize_result("lbfgs", res, self.max_iter)
-        self.loss_ = float(res.fun)
-        flat[...] = res.x
 
     def _stochastic_optimizer(self, incremental):
         """The optimizer (and schedule) of this fit: kept across partial_fit calls."""
@@ -286,12 +276,18 @@ class GDBase(BaseEstimator):
             seed=int(rs.randint(np.iinfo(np.int32).max)))
         try:
             # validate_data has rejected NaN and infinity
-            result = trainer.fit(X, target, sample_weight=sw, assume_finite=True)
+            stopped_because = trainer.fit(X, target, sample_weight=sw,
+                                          assume_finite=True).stopped_because
         except DivergenceError as e:
-            raise ValueError(_NON_FINITE) from e
+            if validation is None:
+                raise ValueError(_NON_FINITE) from e
+            # scikit-learn (>= 1.6) records NaN, keeps the best weights and returns
+            stopped_because = "diverged"
+            warnings.warn(stopper.diverged(e), ConvergenceWarning, stacklevel=3)
         finally:
             self._store_curves(curves)
-        if result.stopped_because == "interrupted":
+            self.learning_rate_ = float(optimizer.lr)
+        if stopped_because == "interrupted":
             warnings.warn("Training interrupted by user.", stacklevel=3)
         if self.early_stopping and stopper.best_state is not None:
             net.load_state_dict(stopper.best_state)
@@ -306,8 +302,8 @@ class GDBase(BaseEstimator):
         check_is_fitted(self, "coefs_")
         X = validate_data(self, X, accept_sparse=["csr", "csc"],
                           dtype=(np.float64, np.float32), reset=False, ensure_all_finite=False)
-        X = dense_finite(X)
-        net = self._predicting_network()
+        X = dense_finite(X, self)
+        net = self._predicting_network(X.dtype)
         with np.errstate(over="ignore", invalid="ignore"):
             out = predict_chunked(net, X.astype(net.dtype, copy=False))
         bad = ~np.isfinite(out)
@@ -318,10 +314,14 @@ class GDBase(BaseEstimator):
                              "training data were scaled")
         return out
 
-    def _predicting_network(self):
+    def _predicting_network(self, x_dtype):
         """The network of the fitted attributes: the trained one while they are its own arrays,
-        else one built from them for this call (predict changes nothing on the estimator)."""
+        else one built from them for this call (predict changes nothing on the estimator).
+        With ``dtype=None`` it computes in the wider of X's and the model's dtype, as
+        scikit-learn's NumPy products do."""
         arch = F.architecture(self)
+        if self.dtype is None:
+            arch["dtype"] = np.result_type(x_dtype, arch["dtype"]).name
         net = self.__dict__.get("_net")
         if net is not None and _same_architecture(self.__dict__.get("_arch"), arch) \
                 and F.in_sync(self, net):
@@ -346,7 +346,10 @@ class GDBase(BaseEstimator):
         rng = state.pop("_net_rng", None)
         opt, sched = state.pop("_optimizer", None), state.pop("_schedule", None)
         super().__setstate__(state)
-        if rng is not None and "coefs_" in self.__dict__:
+        self._optimizer = self._schedule = None
+        # the trained network again, unless its attributes were changed by hand since (then the
+        # next fit or predict builds one from them)
+        if rng is not None and "coefs_" in self.__dict__ and self._attributes_match_arch():
             net = mlp(**self._arch)
             F.load(self, net)
             net.set_rng_state(rng)
@@ -354,6 +357,12 @@ class GDBase(BaseEstimator):
             self._net = net
             F.write_back(self, net)
             self._attach_optimizer(opt, sched)
+
+    def _attributes_match_arch(self) -> bool:
+        try:
+            return _same_architecture(self._arch, F.architecture(self))
+        except (AttributeError, TypeError, ValueError):
+            return False
 
     def _attach_optimizer(self, opt_state, sched_state):
         """An optimizer (and schedule) on ``_net``'s parameters with the state of the ones

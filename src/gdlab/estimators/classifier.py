@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import numpy as np
-from scipy.special import expit, log_expit, log_softmax, softmax
+from scipy.special import expit, softmax
 from sklearn.base import ClassifierMixin, _fit_context
 from sklearn.preprocessing import LabelBinarizer
 from sklearn.utils import column_or_1d
@@ -52,7 +52,10 @@ class GDClassifier(ClassifierMixin, GDBase):
         update (sgd, gd, adam, adamw) and the fused Dense + ReLU passes (see gdlab.kernels).
 
     With ``early_stopping=True``, ``validation_loss_curve_`` records the validation loss of
-    each epoch beside ``loss_curve_``.
+    each epoch beside ``loss_curve_``. ``learning_rate_`` (after a fit with a stochastic
+    solver) is the learning rate of the next step, where ``invscaling``, ``adaptive`` or
+    ``lr_schedule`` have taken it. What still differs from ``MLPClassifier``, and why, is
+    listed in the docstring of :mod:`gdlab.estimators`.
 
     The fitted attributes are the model
     -----------------------------------
@@ -101,7 +104,6 @@ class GDClassifier(ClassifierMixin, GDBase):
         "class_weight": [None, dict, list, StrOptions({"balanced"})],
     }
     _task = "classification"
-    _stratify = True
 
     def __init__(self, hidden_layer_sizes=(100,), activation="relu", *, solver="adam",
                  alpha=0.0001, batch_size="auto", learning_rate="constant",
@@ -135,7 +137,7 @@ class GDClassifier(ClassifierMixin, GDBase):
         X, y = validate_data(self, X, y, accept_sparse=["csr", "csc"], multi_output=True,
                              dtype=(np.float64, np.float32), reset=reset,
                              ensure_all_finite=False)
-        X = dense_finite(X)
+        X = dense_finite(X, self)
         if y.ndim == 2 and y.shape[1] == 1:
             y = column_or_1d(y, warn=True)
         if not hasattr(self, "classes_") or (not self.warm_start and not incremental):
@@ -187,6 +189,11 @@ class GDClassifier(ClassifierMixin, GDBase):
         cw = compute_sample_weight(self.class_weight, y)
         return cw if sw is None else sw * cw
 
+    def _stratify_labels(self, target):
+        """What MLPClassifier stratifies its validation split on: the label-binarized target
+        as booleans, for single-output (binary) targets only."""
+        return target.astype(bool) if self.n_outputs_ == 1 else None
+
     def _cast_target(self, target, dtype):
         if self._loss_kind == "multiclass":
             return target.astype(np.int64, copy=False)
@@ -220,13 +227,10 @@ class GDClassifier(ClassifierMixin, GDBase):
         return np.vstack([1 - p, p]).T if p.ndim == 1 else p
 
     def predict_log_proba(self, X):
-        """``log(predict_proba(X))``, computed from the logits without underflow."""
-        out = self._forward(X)
-        if self.out_activation_ == "softmax":
-            return log_softmax(out, axis=1)
-        if self.n_outputs_ == 1:
-            return np.hstack([log_expit(-out), log_expit(out)])
-        return log_expit(out)
+        """``np.log(predict_proba(X))``, as scikit-learn: the two agree entry by entry and under
+        argmax (``-inf`` where a probability underflows to 0)."""
+        with np.errstate(divide="ignore"):
+            return np.log(self.predict_proba(X))
 
     def __sklearn_tags__(self):
         tags = super().__sklearn_tags__()

@@ -35,7 +35,6 @@ class GDRegressor(RegressorMixin, GDBase):
         "loss": [StrOptions({"squared_error", "poisson", "absolute_error", "huber"})],
     }
     _task = "regression"
-    _stratify = False
 
     def __init__(self, loss="squared_error", hidden_layer_sizes=(100,), activation="relu", *,
                  solver="adam", alpha=0.0001, batch_size="auto", learning_rate="constant",
@@ -62,7 +61,7 @@ class GDRegressor(RegressorMixin, GDBase):
         X, y = validate_data(self, X, y, accept_sparse=["csr", "csc"], multi_output=True,
                              y_numeric=True, dtype=(np.float64, np.float32), reset=reset,
                              ensure_all_finite=False)
-        X = dense_finite(X)
+        X = dense_finite(X, self)
         if y.ndim == 2 and y.shape[1] == 1:
             y = column_or_1d(y, warn=True)
         if self.loss == "poisson" and np.any(y < 0):
@@ -80,6 +79,9 @@ class GDRegressor(RegressorMixin, GDBase):
 
     def _with_class_weight(self, y, sw, incremental):
         return sw
+
+    def _stratify_labels(self, target):
+        return None
 
     def _cast_target(self, target, dtype):
         return target.astype(dtype, copy=False)

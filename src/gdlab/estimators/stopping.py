@@ -78,6 +78,25 @@ class SklearnStopping:
             return self._no_improvement(sgd)
         return False
 
+    def diverged(self, error) -> str:
+        """Record the epoch that diverged (``error``, a DivergenceError) as scikit-learn (>= 1.6)
+        records it with early stopping: a NaN validation score, the loss it reached. Returns
+        the warning that says what happened; the caller restores :attr:`best_state`."""
+        c = self.curves
+        c.n_iter += 1
+        c.t += self.n_train
+        c.loss = float("nan")
+        c.loss_curve.append(c.loss)
+        c.validation_scores.append(float("nan"))
+        c.validation_loss_curve.append(float("nan"))
+        self.stopped = True
+        best = ("the initial weights are kept (no epoch scored)"
+                if c.best_validation_score == -np.inf else
+                f"the weights of the best validation score ({c.best_validation_score:g}) are "
+                "kept")
+        return (f"Stopped at epoch {c.n_iter}: {error}; {best}. With early stopping a diverging "
+                "run returns (as scikit-learn does) instead of raising.")
+
     def _no_improvement(self, sgd):
         est, c = self.est, self.curves
         what = "Validation score" if self.validation is not None else "Training loss"

@@ -13,6 +13,7 @@ from gdlab.lab.run_folder import CHECKPOINT_FILE, CONFIG_FILE, RUN_FILES, RunFol
 #: every key of a run's configuration, with the ``gdlab train`` defaults
 DEFAULT_CONFIG = {
     "dataset": "digits", "target": None, "data_dir": None, "task": "auto",
+    "n_samples": None, "noise": None,
     "layers": [64], "activation": "relu", "batchnorm": False, "dropout": 0.0, "init": None,
     "dtype": "float32",
     "optimizer": "adam", "lr": 1e-3, "momentum": None, "weight_decay": None, "alpha": 0.0,

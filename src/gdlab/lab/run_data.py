@@ -57,7 +57,8 @@ def prepare_data(config: dict) -> PreparedData:
     task = None if config["task"] == "auto" else config["task"]
     ds = load_dataset(config["dataset"], target=config["target"], data_dir=config["data_dir"],
                       task=task, features=config.get("features"), drop=config.get("drop"),
-                      missing=config.get("missing", "impute"))
+                      missing=config.get("missing", "impute"), n_samples=config.get("n_samples"),
+                      noise=config.get("noise"), seed=int(config["seed"]))
     if ds.n_samples == 0:
         raise ValueError(f"dataset {ds.name!r} is empty: no samples")
     if ds.task == "classification" and ds.n_classes < 2:
