@@ -127,7 +127,7 @@ def test_defaults_and_errors_of_the_generated_datasets():
     np.testing.assert_array_equal(ds.X, load_dataset("moons", n_samples=400, noise=0.1).X)
     assert not np.array_equal(ds.X, load_dataset("moons", seed=1).X)
     for kwargs, words in (({"n_samples": 3}, "n_samples"), ({"noise": -0.1}, "noise"),
-                          ({"seed": -1}, "seed"), ({"target": "y"}, "CSV files only"),
+                          ({"seed": -1}, "seed"), ({"target": "y"}, "names a column of a table"),
                           ({"task": "regression"}, "classification dataset")):
         with pytest.raises(ValueError, match=words):
             load_dataset("moons", **kwargs)
