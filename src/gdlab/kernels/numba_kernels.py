@@ -26,6 +26,7 @@ from gdlab.kernels.numba_loops import parallel, serial
 
 _state = {"forked": False, "layer": None}
 _launch_lock = threading.Lock()
+_last = threading.local()  # the team of this thread's last call
 
 
 def _in_child():
@@ -48,10 +49,12 @@ def _layer_lock():
 def _run(name, work, *args):
     """Loop ``name`` on as many threads as ``work`` elements pay for (at most the setting)."""
     team = 1 if _state["forked"] else _threads.team_for(work)
+    if team > 1:
+        team = min(team, numba.config.NUMBA_NUM_THREADS)
+    _last.team = team
     if team < 2:
         return getattr(serial, name)(*args)
     lock = _layer_lock()
-    team = min(team, numba.config.NUMBA_NUM_THREADS)
     if lock is None:
         numba.set_num_threads(team)
         return getattr(parallel, name)(*args)
@@ -61,8 +64,8 @@ def _run(name, work, *args):
 
 
 def threads_used() -> int:
-    """The threads that this thread's last parallel kernel call ran on (numba's setting)."""
-    return numba.get_num_threads()
+    """The threads that this thread's last kernel call ran on."""
+    return getattr(_last, "team", 1)
 
 
 # ---- optimizer steps ------------------------------------------------------------------------

@@ -13,7 +13,7 @@ the arrays' dtype, so that float32 maths stays float32. ``nogil=True``: the loop
 Python threads do. This module imports numba: ``import gdlab`` never imports it.
 """
 
-from types import SimpleNamespace
+from types import FunctionType, SimpleNamespace
 
 import numpy as np
 from numba import njit, prange
@@ -24,10 +24,15 @@ _serial, _parallel = {}, {}
 
 
 def _twins(**options):
-    """Compile ``fn`` as a serial and a parallel kernel, registered under its name."""
+    """Compile ``fn`` as a serial and a parallel kernel, registered under its name. The
+    parallel twin is a copy of the function under another qualified name, so that numba's disk
+    cache (keyed by the name, not by ``parallel=``) keeps the two apart."""
     def register(fn):
+        twin = FunctionType(fn.__code__, fn.__globals__, fn.__name__, fn.__defaults__,
+                            fn.__closure__)
+        twin.__qualname__ = fn.__qualname__ + "_parallel"
         _serial[fn.__name__] = njit(cache=True, nogil=True, **options)(fn)
-        _parallel[fn.__name__] = njit(cache=True, nogil=True, parallel=True, **options)(fn)
+        _parallel[fn.__name__] = njit(cache=True, nogil=True, parallel=True, **options)(twin)
         return fn
     return register
 
