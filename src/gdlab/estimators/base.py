@@ -19,6 +19,7 @@ from gdlab.errors import DivergenceError
 from gdlab.estimators import params as P
 from gdlab.estimators.losses import make_loss
 from gdlab.estimators.stopping import Curves, SklearnStopping
+from gdlab.kernels.threads import limit as limit_threads
 from gdlab.nn.penalty import L2Penalty
 from gdlab.nn.sequential import mlp
 from gdlab.optim.registry import make_optimizer
@@ -128,10 +129,11 @@ class GDBase(BaseEstimator):
         if first_pass:
             self._build(weights, rs)
         self._net.fast = self.fast
-        if self.solver == "lbfgs":
-            self._fit_lbfgs(X, target, sw, loss)
-        else:
-            self._fit_stochastic(X, target, sw, loss, incremental, rs, validation)
+        with limit_threads(self.threads):  # the process's BLAS and kernel threads, then restored
+            if self.solver == "lbfgs":
+                self._fit_lbfgs(X, target, sw, loss)
+            else:
+                self._fit_stochastic(X, target, sw, loss, incremental, rs, validation)
         if not np.isfinite(self._net.flat_parameters).all():
             raise ValueError(_NON_FINITE)
         if not np.isfinite(getattr(self, "loss_", 0.0)):

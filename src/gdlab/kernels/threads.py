@@ -51,12 +51,22 @@ __all__ = ["ENV_VARS", "GRAIN", "blas_getter", "current", "team_for", "default_t
            "cores_per_rank", "check_threads", "limit", "attach"]
 
 
+def _numpy_first(libs):
+    """NumPy's own BLAS first (a wheel's lies in numpy.libs or numpy/.libs), where SciPy has
+    loaded another: the one whose setting the step's matrix products follow."""
+    import numpy
+
+    home = os.path.dirname(os.path.abspath(numpy.__file__))
+    own = (home + os.sep, home + ".libs" + os.sep)
+    return sorted(libs, key=lambda lib: not os.path.abspath(lib.filepath or "").startswith(own))
+
+
 def _find_getter():
     try:
         from threadpoolctl import ThreadpoolController
     except ImportError:  # pragma: no cover - a dependency of gdlab and scikit-learn
         return None
-    for lib in ThreadpoolController().select(user_api="blas").lib_controllers:
+    for lib in _numpy_first(ThreadpoolController().select(user_api="blas").lib_controllers):
         names = _GETTERS.get(lib.internal_api, ())
         if getattr(lib, "threading_layer", None) == "openmp":
             names = ("omp_get_max_threads",)  # an OpenMP-threaded BLAS follows OpenMP's setting
