@@ -269,3 +269,23 @@ def test_a_forked_child_runs_the_kernels(build):
     out = _script(build, FORK, timeout=120)  # a second or two; a hung child never ends
     assert out.returncode == 0, out.stdout + out.stderr[-3000:]
     assert "CHILD 0" in out.stdout
+
+
+SPIN = """
+import os, sys
+from gdlab.kernels import builds
+builds.build(sys.argv[1])
+print("SPIN", os.environ.get("GOMP_SPINCOUNT"))
+"""
+
+
+@pytest.mark.parametrize("env", [{}, {"OMP_WAIT_POLICY": "passive"}, {"GOMP_SPINCOUNT": "7"}])
+def test_openmp_threads_give_their_cores_back_quickly_unless_the_user_chose(env):
+    """GNU OpenMP's idle threads spin for milliseconds by default, on the cores the BLAS's
+    threads need between the kernels (a step 8 times longer on 2 cores)."""
+    clean = {k: v for k, v in os.environ.items() if k not in ("GOMP_SPINCOUNT", "OMP_WAIT_POLICY")}
+    out = subprocess.run([sys.executable, "-c", SPIN, "c"], capture_output=True, text=True,
+                         env={**clean, **env}, timeout=120)
+    assert out.returncode == 0, out.stderr
+    want = env.get("GOMP_SPINCOUNT", None if env else threads.SPINCOUNT)
+    assert out.stdout.split() == ["SPIN", str(want)]

@@ -78,12 +78,22 @@ static void FN(adam)(Py_ssize_t n, T *p, const T *g, T *m, T *v, T *vmax, T sign
 
 /* ---- the sum of squares (the gradient norm): float64 partial sums per CHUNK --------------- */
 
+/* LANES running sums, element i into sum i % LANES (so that the loop vectorises without any
+ * licence to reassociate), then the lanes added in order: a fixed order of operations. */
 MULTIVERSION static double FN(sumsq_block)(Py_ssize_t lo, Py_ssize_t hi, const T *restrict x) {
-    double s = 0.0;
-    for (Py_ssize_t i = lo; i < hi; i++) {
+    double lane[LANES] = {0.0};
+    Py_ssize_t i = lo;
+    for (; i + LANES <= hi; i += LANES)
+        for (int k = 0; k < LANES; k++) {
+            double xi = (double)x[i + k];
+            lane[k] += xi * xi;
+        }
+    for (int k = 0; i < hi; i++, k++) {
         double xi = (double)x[i];
-        s += xi * xi;
+        lane[k] += xi * xi;
     }
+    double s = 0.0;
+    for (int k = 0; k < LANES; k++) s += lane[k];
     return s;
 }
 

@@ -96,13 +96,14 @@ def build(name):
     """The module of the build ``name`` ("c" or "numba"), or None where it cannot be imported
     (the C extension was not compiled, numba is not installed)."""
     if name not in _loaded:
+        from gdlab.kernels import threads
+
+        threads.prepare_openmp()  # before the OpenMP runtime is loaded
         try:
             module = importlib.import_module(BACKENDS[name])
         except ImportError:
             module = None
         if module is not None and name == "c":
-            from gdlab.kernels import threads
-
             threads.attach(module)  # its threads follow the BLAS's setting from now on
         _loaded[name] = module
     return _loaded[name]

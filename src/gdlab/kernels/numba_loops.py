@@ -18,7 +18,7 @@ from types import FunctionType, SimpleNamespace
 import numpy as np
 from numba import njit, prange
 
-CHUNK, ROWS, COLS, XENT_ROWS = 8192, 256, 64, 64
+CHUNK, ROWS, COLS, XENT_ROWS, LANES = 8192, 256, 64, 64, 8
 
 _serial, _parallel = {}, {}
 
@@ -45,15 +45,20 @@ def sgd_step(p, g, buf, sign, wd, neg_lr, momentum, damp1, first, nesterov):
     n = p.size
     has_momentum = buf.size > 0
     for blk in prange((n + CHUNK - 1) // CHUNK):
-        for i in range(blk * CHUNK, min(n, blk * CHUNK + CHUNK)):
-            gi = sign * g[i]
+        lo, hi = blk * CHUNK, min(n, blk * CHUNK + CHUNK)
+        # views of the block: loops that count from 0 vectorise (numba's negative-index test
+        # goes away only for an index it knows to be >= 0)
+        pb, gb = p[lo:hi], g[lo:hi]
+        bb = buf[lo:hi] if has_momentum else buf
+        for i in range(hi - lo):
+            gi = sign * gb[i]
             if wd != 0:
-                gi = gi + wd * p[i]
+                gi = gi + wd * pb[i]
             if has_momentum:
-                b = gi if first else momentum * buf[i] + damp1 * gi
-                buf[i] = b
+                b = gi if first else momentum * bb[i] + damp1 * gi
+                bb[i] = b
                 gi = gi + momentum * b if nesterov else b
-            p[i] = p[i] + neg_lr * gi
+            pb[i] = pb[i] + neg_lr * gi
 
 
 @_twins(error_model="numpy")
@@ -68,32 +73,34 @@ def adam_step(p, g, m, v, vmax, sign, wd, decay, omb1, b2, omb2, eps_c2, neg_ste
     ams = vmax.size > 0
     for blk in prange((n + CHUNK - 1) // CHUNK):
         lo, hi = blk * CHUNK, min(n, blk * CHUNK + CHUNK)
+        pb, gb, mb, vb = p[lo:hi], g[lo:hi], m[lo:hi], v[lo:hi]  # loops from 0 vectorise
         # two loops rather than a branch inside one: LLVM vectorises each (not a branchy one)
         if not ams:
-            for i in range(lo, hi):
-                pi = p[i]
-                gi = sign * g[i]
+            for i in range(hi - lo):
+                pi = pb[i]
+                gi = sign * gb[i]
                 if wd != 0:
                     gi = gi + wd * pi
-                mi = m[i] + omb1 * (gi - m[i])
-                vi = b2 * v[i] + omb2 * (gi * gi)
-                m[i] = mi
-                v[i] = vi
-                p[i] = pi * decay + neg_step * (mi / (np.sqrt(vi) + eps_c2))
+                mi = mb[i] + omb1 * (gi - mb[i])
+                vi = b2 * vb[i] + omb2 * (gi * gi)
+                mb[i] = mi
+                vb[i] = vi
+                pb[i] = pi * decay + neg_step * (mi / (np.sqrt(vi) + eps_c2))
         else:
-            for i in range(lo, hi):
-                pi = p[i]
-                gi = sign * g[i]
+            xb = vmax[lo:hi]
+            for i in range(hi - lo):
+                pi = pb[i]
+                gi = sign * gb[i]
                 if wd != 0:
                     gi = gi + wd * pi
-                mi = m[i] + omb1 * (gi - m[i])
-                vi = b2 * v[i] + omb2 * (gi * gi)
-                m[i] = mi
-                v[i] = vi
-                vm = vmax[i]
+                mi = mb[i] + omb1 * (gi - mb[i])
+                vi = b2 * vb[i] + omb2 * (gi * gi)
+                mb[i] = mi
+                vb[i] = vi
+                vm = xb[i]
                 vm = vi if (vi > vm or vi != vi) else vm  # np.maximum: NaN from either side
-                vmax[i] = vm
-                p[i] = pi * decay + neg_step * (mi / (np.sqrt(vm) + eps_c2))
+                xb[i] = vm
+                pb[i] = pi * decay + neg_step * (mi / (np.sqrt(vm) + eps_c2))
 
 
 @_twins()
@@ -103,10 +110,21 @@ def sum_squares(x):
     nb = (n + CHUNK - 1) // CHUNK
     part = np.zeros(nb, np.float64)
     for blk in prange(nb):
+        xb = x[blk * CHUNK:min(n, blk * CHUNK + CHUNK)]
+        # LANES running sums, element i into sum i % LANES (a loop that vectorises without any
+        # licence to reassociate), then the lanes in order: the C build's order of operations
+        lane = np.zeros(LANES, np.float64)
+        full = xb.size // LANES * LANES
+        for i in range(0, full, LANES):
+            for k in range(LANES):
+                xi = np.float64(xb[i + k])
+                lane[k] += xi * xi
+        for i in range(full, xb.size):
+            xi = np.float64(xb[i])
+            lane[i - full] += xi * xi
         s = 0.0
-        for i in range(blk * CHUNK, min(n, blk * CHUNK + CHUNK)):
-            xi = np.float64(x[i])
-            s += xi * xi
+        for k in range(LANES):
+            s += lane[k]
         part[blk] = s
     total = 0.0
     for blk in range(nb):
@@ -125,9 +143,10 @@ def bias_relu_(Y, b):
     rows = max(1, CHUNK // max(1, m))
     for blk in prange((n + rows - 1) // rows):
         for i in range(blk * rows, min(n, blk * rows + rows)):
+            y = Y[i]
             for j in range(m):
-                v = Y[i, j] + b[j]
-                Y[i, j] = v if (v >= 0 or v != v) else zero
+                v = y[j] + b[j]
+                y[j] = v if (v >= 0 or v != v) else zero
 
 
 @_twins()
@@ -146,11 +165,13 @@ def relu_backward_bias_(grad, out, db):
     for t in prange(nrb * ncb):
         rb, cb = t // ncb, t % ncb
         c0, c1 = cb * COLS, min(m, cb * COLS + COLS)
+        acc = part[rb, c0:c1]
         for i in range(rb * ROWS, min(n, rb * ROWS + ROWS)):
-            for j in range(c0, c1):
-                d = grad[i, j] * (one if out[i, j] > 0 else zero)
-                out[i, j] = d
-                part[rb, j] += d
+            gr, o = grad[i, c0:c1], out[i, c0:c1]
+            for j in range(c1 - c0):
+                d = gr[j] * (one if o[j] > 0 else zero)
+                o[j] = d
+                acc[j] += d
     for j in prange(m):
         s = 0.0
         for rb in range(nrb):
@@ -168,11 +189,12 @@ def bias_relu_dot_(Y, b, w, c, o):
     rows = max(1, CHUNK // max(1, m))
     for blk in prange((n + rows - 1) // rows):
         for i in range(blk * rows, min(n, blk * rows + rows)):
+            y = Y[i]
             s = zero
             for j in range(m):
-                v = Y[i, j] + b[j]
+                v = y[j] + b[j]
                 v = v if (v >= 0 or v != v) else zero
-                Y[i, j] = v
+                y[j] = v
                 s += v * w[j]
             o[i, 0] = s + c
 
@@ -191,16 +213,18 @@ def outer_relu_backward_bias_(d, w, out, db, dw, dc):
     for t in prange(nrb * ncb):
         rb, cb = t // ncb, t % ncb
         c0, c1 = cb * COLS, min(m, cb * COLS + COLS)
+        acc, acc_w, wb = part[rb, c0:c1], part[rb, m + c0:m + c1], w[c0:c1]
         sum_c = 0.0
         for i in range(rb * ROWS, min(n, rb * ROWS + ROWS)):
             di = d[i, 0]
             sum_c += di
-            for j in range(c0, c1):
-                oj = out[i, j]
-                part[rb, m + j] += oj * di
-                v = (di * w[j]) * (one if oj > 0 else zero)
-                out[i, j] = v
-                part[rb, j] += v
+            o = out[i, c0:c1]
+            for j in range(c1 - c0):
+                oj = o[j]
+                acc_w[j] += oj * di
+                v = (di * wb[j]) * (one if oj > 0 else zero)
+                o[j] = v
+                acc[j] += v
         if cb == 0:
             part[rb, 2 * m] = sum_c
     for j in prange(m):

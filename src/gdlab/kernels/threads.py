@@ -16,6 +16,15 @@ into fixed blocks and add partial sums in block order, so that their results are
 at any thread count; NumPy's BLAS is not always (its products may differ in the last bits
 between thread counts), which is why training is bit-reproducible at a fixed thread count.
 
+Two thread pools share the cores during a step: the BLAS's and OpenMP's (the kernels'). GNU
+OpenMP's idle threads spin for a while before they sleep, by default for about 300,000 rounds,
+milliseconds during which they hold cores that the BLAS's threads need for the next product
+(on 2 cores, a B1 step took 8 times longer). Before a build of the kernels is first loaded,
+:func:`prepare_openmp` therefore sets ``GOMP_SPINCOUNT=1000`` (GNU OpenMP's own choice when it
+has more threads than cores) unless ``GOMP_SPINCOUNT`` or ``OMP_WAIT_POLICY`` is already set:
+back-to-back kernels still find the threads awake, and the cores go back to the BLAS within
+microseconds. It changes no result.
+
 ``threads=`` on :class:`gdlab.training.Trainer`, the estimators and ``gdlab train --threads``
 use :func:`limit`: the number applies to the whole process (BLAS thread pools are per process)
 while that object trains, and the previous setting is restored afterwards.
@@ -47,8 +56,9 @@ _GETTERS = {
 _found: dict = {}
 _lock = threading.Lock()
 
-__all__ = ["ENV_VARS", "GRAIN", "blas_getter", "current", "team_for", "default_threads",
-           "cores_per_rank", "check_threads", "limit", "attach"]
+__all__ = ["ENV_VARS", "GRAIN", "SPINCOUNT", "blas_getter", "current", "team_for",
+           "default_threads", "cores_per_rank", "check_threads", "limit", "attach",
+           "prepare_openmp"]
 
 
 def _numpy_first(libs):
@@ -108,6 +118,18 @@ def attach(module) -> None:
     """Point the C build ``module`` at the BLAS's getter (its kernels follow it from now on)."""
     fn = blas_getter()
     module.set_threads_source(0 if fn is None else ctypes.cast(fn, ctypes.c_void_p).value)
+
+
+#: GNU OpenMP's spin count that gdlab sets where the user has set neither it nor a wait policy
+SPINCOUNT = "1000"
+
+
+def prepare_openmp() -> None:
+    """Set ``GOMP_SPINCOUNT`` for the OpenMP runtime the kernels load (it reads it once, when
+    it is loaded), unless ``GOMP_SPINCOUNT`` or ``OMP_WAIT_POLICY`` is set: see the module's
+    docstring."""
+    if "GOMP_SPINCOUNT" not in os.environ and "OMP_WAIT_POLICY" not in os.environ:
+        os.environ["GOMP_SPINCOUNT"] = SPINCOUNT
 
 
 def _env_threads():

@@ -152,7 +152,13 @@ class Optimizer:
                                  f"params[{i}] has shape {p.shape}")
             if g.dtype != p.dtype:
                 raise TypeError(f"grads[{i}] has dtype {g.dtype} but params[{i}] has {p.dtype}")
-        self.check_state()
+        # checked once per set of state arrays (the optimizer's own stay fit); the arrays are
+        # kept with their ids, so that an id is never reused while it is compared
+        ids = [id(a) for st in self.state for a in st.values()]
+        if ids != self.__dict__.get("_checked_ids"):
+            self.check_state()
+            self._checked_ids = ids
+            self._checked_arrays = [a for st in self.state for a in st.values()]
         self.step_count += 1
         for i, (p, g) in enumerate(zip(self.params, grads)):
             self._update(i, p, g)
