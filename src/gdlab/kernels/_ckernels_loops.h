@@ -35,9 +35,13 @@ MULTIVERSION static void FN(sgd_block)(Py_ssize_t lo, Py_ssize_t hi, T *restrict
 
 static void FN(sgd)(Py_ssize_t n, T *p, const T *g, T *buf, int has_momentum, T sign, T wd,
                     T neg_lr, T momentum, T damp1, int first, int nesterov, int team) {
+    if (team < 2) { /* elementwise: one block is the same as many */
+        FN(sgd_block)(0, n, p, g, buf, has_momentum, sign, wd, neg_lr, momentum, damp1, first,
+                      nesterov);
+        return;
+    }
     Py_ssize_t nb = n_blocks(n, CHUNK);
-    (void)team;
-#pragma omp parallel for schedule(static) num_threads(team) if (team > 1)
+#pragma omp parallel for schedule(static) num_threads(team)
     for (Py_ssize_t b = 0; b < nb; b++)
         FN(sgd_block)(b * CHUNK, MIN(n, (b + 1) * CHUNK), p, g, buf, has_momentum, sign, wd,
                       neg_lr, momentum, damp1, first, nesterov);
@@ -68,9 +72,13 @@ MULTIVERSION static void FN(adam_block)(Py_ssize_t lo, Py_ssize_t hi, T *restric
 
 static void FN(adam)(Py_ssize_t n, T *p, const T *g, T *m, T *v, T *vmax, T sign, T wd,
                      T decay, T omb1, T b2, T omb2, T eps_c2, T neg_step, int team) {
+    if (team < 2) { /* elementwise: one block is the same as many */
+        FN(adam_block)(0, n, p, g, m, v, vmax, sign, wd, decay, omb1, b2, omb2, eps_c2,
+                       neg_step);
+        return;
+    }
     Py_ssize_t nb = n_blocks(n, CHUNK);
-    (void)team;
-#pragma omp parallel for schedule(static) num_threads(team) if (team > 1)
+#pragma omp parallel for schedule(static) num_threads(team)
     for (Py_ssize_t b = 0; b < nb; b++)
         FN(adam_block)(b * CHUNK, MIN(n, (b + 1) * CHUNK), p, g, m, v, vmax, sign, wd, decay,
                        omb1, b2, omb2, eps_c2, neg_step);
@@ -99,10 +107,14 @@ MULTIVERSION static double FN(sumsq_block)(Py_ssize_t lo, Py_ssize_t hi, const T
 
 static double FN(sumsq)(Py_ssize_t n, const T *x, double *part, int team) {
     Py_ssize_t nb = n_blocks(n, CHUNK);
-    (void)team;
-#pragma omp parallel for schedule(static) num_threads(team) if (team > 1)
-    for (Py_ssize_t b = 0; b < nb; b++)
-        part[b] = FN(sumsq_block)(b * CHUNK, MIN(n, (b + 1) * CHUNK), x);
+    if (team < 2)
+        for (Py_ssize_t b = 0; b < nb; b++)
+            part[b] = FN(sumsq_block)(b * CHUNK, MIN(n, (b + 1) * CHUNK), x);
+    else {
+#pragma omp parallel for schedule(static) num_threads(team)
+        for (Py_ssize_t b = 0; b < nb; b++)
+            part[b] = FN(sumsq_block)(b * CHUNK, MIN(n, (b + 1) * CHUNK), x);
+    }
     double s = 0.0;
     for (Py_ssize_t b = 0; b < nb; b++) s += part[b];
     return s;
@@ -123,9 +135,12 @@ MULTIVERSION static void FN(bias_relu_rows)(Py_ssize_t r0, Py_ssize_t r1, Py_ssi
 
 static void FN(bias_relu)(Py_ssize_t n, Py_ssize_t cols, T *Y, Py_ssize_t sy, const T *b,
                           int team) {
+    if (team < 2) { /* row by row: one block is the same as many */
+        FN(bias_relu_rows)(0, n, cols, Y, sy, b);
+        return;
+    }
     Py_ssize_t rows = rows_per_chunk(cols), nb = n_blocks(n, rows);
-    (void)team;
-#pragma omp parallel for schedule(static) num_threads(team) if (team > 1)
+#pragma omp parallel for schedule(static) num_threads(team)
     for (Py_ssize_t k = 0; k < nb; k++)
         FN(bias_relu_rows)(k * rows, MIN(n, (k + 1) * rows), cols, Y, sy, b);
 }
@@ -151,21 +166,22 @@ MULTIVERSION static void FN(relu_backward_tile)(Py_ssize_t r0, Py_ssize_t r1, Py
 static void FN(relu_backward)(Py_ssize_t n, Py_ssize_t cols, const T *G, Py_ssize_t sg, T *O,
                               Py_ssize_t so, double *part, T *db, int team) {
     Py_ssize_t nrb = n_blocks(n, ROWS), ncb = n_blocks(cols, COLS), tiles = nrb * ncb;
-    (void)team;
-#pragma omp parallel num_threads(team) if (team > 1)
-    {
-#pragma omp for schedule(static)
+    if (team < 2) { /* each block of rows over all columns: the tiles' sums, in their order */
+        for (Py_ssize_t rb = 0; rb < nrb; rb++)
+            FN(relu_backward_tile)(rb * ROWS, MIN(n, (rb + 1) * ROWS), 0, cols, G, sg, O, so,
+                                   part + rb * cols);
+    } else {
+#pragma omp parallel for schedule(static) num_threads(team)
         for (Py_ssize_t t = 0; t < tiles; t++) {
             Py_ssize_t rb = t / ncb, cb = t % ncb;
             FN(relu_backward_tile)(rb * ROWS, MIN(n, (rb + 1) * ROWS), cb * COLS,
                                    MIN(cols, (cb + 1) * COLS), G, sg, O, so, part + rb * cols);
         }
-#pragma omp for schedule(static)
-        for (Py_ssize_t j = 0; j < cols; j++) {
-            double s = 0.0;
-            for (Py_ssize_t rb = 0; rb < nrb; rb++) s += part[rb * cols + j];
-            db[j] = (T)s;
-        }
+    }
+    for (Py_ssize_t j = 0; j < cols; j++) {
+        double s = 0.0;
+        for (Py_ssize_t rb = 0; rb < nrb; rb++) s += part[rb * cols + j];
+        db[j] = (T)s;
     }
 }
 
@@ -188,9 +204,12 @@ MULTIVERSION static void FN(bias_relu_dot_rows)(Py_ssize_t r0, Py_ssize_t r1, Py
 
 static void FN(bias_relu_dot)(Py_ssize_t n, Py_ssize_t cols, T *Y, Py_ssize_t sy, const T *b,
                               const T *w, T c, T *o, Py_ssize_t so, int team) {
+    if (team < 2) { /* row by row: one block is the same as many */
+        FN(bias_relu_dot_rows)(0, n, cols, Y, sy, b, w, c, o, so);
+        return;
+    }
     Py_ssize_t rows = rows_per_chunk(cols), nb = n_blocks(n, rows);
-    (void)team;
-#pragma omp parallel for schedule(static) num_threads(team) if (team > 1)
+#pragma omp parallel for schedule(static) num_threads(team)
     for (Py_ssize_t k = 0; k < nb; k++)
         FN(bias_relu_dot_rows)(k * rows, MIN(n, (k + 1) * rows), cols, Y, sy, b, w, c, o, so);
 }
@@ -226,10 +245,14 @@ static void FN(outer_relu_backward)(Py_ssize_t n, Py_ssize_t cols, const T *D, P
                                     T *dw, T *dc, int team) {
     Py_ssize_t nrb = n_blocks(n, ROWS), ncb = MAX(1, n_blocks(cols, COLS)), tiles = nrb * ncb;
     Py_ssize_t width = 2 * cols + 1;
-    (void)team;
-#pragma omp parallel num_threads(team) if (team > 1)
-    {
-#pragma omp for schedule(static)
+    if (team < 2) { /* each block of rows over all columns: the tiles' sums, in their order */
+        for (Py_ssize_t rb = 0; rb < nrb; rb++) {
+            double *row = part + rb * width;
+            FN(outer_tile)(rb * ROWS, MIN(n, (rb + 1) * ROWS), 0, cols, D, sd, w, O, so, row,
+                           row + cols, row + 2 * cols);
+        }
+    } else {
+#pragma omp parallel for schedule(static) num_threads(team)
         for (Py_ssize_t t = 0; t < tiles; t++) {
             Py_ssize_t rb = t / ncb, cb = t % ncb;
             double *row = part + rb * width;
@@ -237,16 +260,15 @@ static void FN(outer_relu_backward)(Py_ssize_t n, Py_ssize_t cols, const T *D, P
                            MIN(cols, (cb + 1) * COLS), D, sd, w, O, so, row, row + cols,
                            cb == 0 ? row + 2 * cols : NULL);
         }
-#pragma omp for schedule(static)
-        for (Py_ssize_t j = 0; j < cols; j++) {
-            double s = 0.0, s_w = 0.0;
-            for (Py_ssize_t rb = 0; rb < nrb; rb++) {
-                s += part[rb * width + j];
-                s_w += part[rb * width + cols + j];
-            }
-            db[j] = (T)s;
-            dw[j] = (T)s_w;
+    }
+    for (Py_ssize_t j = 0; j < cols; j++) {
+        double s = 0.0, s_w = 0.0;
+        for (Py_ssize_t rb = 0; rb < nrb; rb++) {
+            s += part[rb * width + j];
+            s_w += part[rb * width + cols + j];
         }
+        db[j] = (T)s;
+        dw[j] = (T)s_w;
     }
     double s_c = 0.0;
     for (Py_ssize_t rb = 0; rb < nrb; rb++) s_c += part[rb * width + 2 * cols];
@@ -305,11 +327,16 @@ MULTIVERSION static void FN(xent_rows)(Py_ssize_t r0, Py_ssize_t r1, Py_ssize_t 
 static void FN(xent)(Py_ssize_t n, Py_ssize_t cols, const T *Z, Py_ssize_t sz, const int64_t *y,
                      T *G, Py_ssize_t sg, T scale, XentPart *parts, int team) {
     Py_ssize_t nb = n_blocks(n, XENT_ROWS);
-    (void)team;
-#pragma omp parallel for schedule(static) num_threads(team) if (team > 1)
-    for (Py_ssize_t k = 0; k < nb; k++)
-        FN(xent_rows)(k * XENT_ROWS, MIN(n, (k + 1) * XENT_ROWS), cols, Z, sz, y, G, sg, scale,
-                      &parts[k]);
+    if (team < 2)
+        for (Py_ssize_t k = 0; k < nb; k++)
+            FN(xent_rows)(k * XENT_ROWS, MIN(n, (k + 1) * XENT_ROWS), cols, Z, sz, y, G, sg,
+                          scale, &parts[k]);
+    else {
+#pragma omp parallel for schedule(static) num_threads(team)
+        for (Py_ssize_t k = 0; k < nb; k++)
+            FN(xent_rows)(k * XENT_ROWS, MIN(n, (k + 1) * XENT_ROWS), cols, Z, sz, y, G, sg,
+                          scale, &parts[k]);
+    }
 }
 
 #undef FN

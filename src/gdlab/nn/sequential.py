@@ -187,13 +187,11 @@ class Sequential:
         self._fused = self._out_shape = None
         fast = self.fast
         if mode and fast is not False and (fast or self._fusion_may_apply(X.shape[0])):
-            pairs = fused.fusable_pairs(self.layers)
-            kernels = fused.kernels_for(fast, self.layers, pairs, X.shape[0],
-                                        self._flat_params.size)
+            plan = self.__dict__.get("_plan") or fused.FusedPlan()
+            kernels = plan.choose(fast, self.layers, X.shape[0], self._flat_params.size)
             if kernels is not None:
-                plan = self.__dict__.get("_plan") or fused.FusedPlan()
                 self._fused = self._plan = plan
-                X = plan.forward(self.layers, pairs, X, kernels)
+                X = plan.forward(self.layers, plan.found, X, kernels)
         if self._fused is None:
             for layer in self.layers:
                 X = layer.forward(X, mode)

@@ -110,10 +110,11 @@ class EpochRunner:
         if order is None:
             return X[s:e], y[s:e], None if w is None else w[s:e]
         idx, m = order[s:e], e - s
-        # mode="clip" lets take write straight into `out` (indices are valid)
-        xb = np.take(X, idx, axis=0, out=self._xbuf[:m], mode="clip")
-        yb = np.take(y, idx, axis=0, out=self._ybuf[:m], mode="clip")
-        wb = None if w is None else np.take(w, idx, out=self._wbuf[:m], mode="clip")
+        # mode="clip" lets take write straight into `out` (indices are valid); the methods
+        # spare np.take's dispatch, a few microseconds a step
+        xb = X.take(idx, axis=0, out=self._xbuf[:m], mode="clip")
+        yb = y.take(idx, axis=0, out=self._ybuf[:m], mode="clip")
+        wb = None if w is None else w.take(idx, out=self._wbuf[:m], mode="clip")
         return xb, yb, wb
 
     def _local_step(self, order, s, e, epoch):
