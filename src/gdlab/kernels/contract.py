@@ -73,6 +73,10 @@ def _as_array(x) -> np.ndarray:
 
 
 def _check_array(x, arg: Arg) -> np.ndarray:
+    if type(x) is np.ndarray and x.ndim == arg.ndim and x.dtype in FLOATS:
+        flags = x.flags  # the common case in a few attribute reads: every test below holds
+        if flags.c_contiguous and flags.aligned and (flags.writeable or not arg.output):
+            return x
     x = _as_array(x)
     name = arg.name
     if x.dtype not in FLOATS:
