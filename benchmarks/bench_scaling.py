@@ -1,6 +1,6 @@
 """Thread scaling: B1 and B3 at several thread counts, every rival in the same run.
 
-    python benchmarks/bench_scaling.py                         # B1 and B3 at 1 and 2 threads
+    python benchmarks/bench_scaling.py                         # B1, B2, B3 at 1 and 2 threads
     python benchmarks/bench_scaling.py --threads 1 2 4 8 16    # a machine with 16 cores
     python benchmarks/bench_scaling.py --only B1 --repeats 3 --quick --markdown scaling.md
 
@@ -15,8 +15,10 @@ a shared machine hits them all. gdlab is measured through ``GDClassifier.fit`` /
 numba's (the C build made unimportable), ``gdlab-numpy`` with NumPy's code alone.
 
 B1: MLP 784-256-128-10, Adam, batch 128, one epoch of 60,000 samples, float32; the GEMM floor
-is its 8 matrix products a step alone. B3: 200 full-batch steps of a 100-64-1 regression
-network on 20,000 samples (see bench_throughput.py and bench_fullbatch.py).
+is its 8 matrix products a step alone. B2: one epoch of SGD with batch size 1 on the digits
+(64-32-10; its speed-ups are those of steps per second). B3: 200 full-batch steps of a
+100-64-1 regression network on 20,000 samples (see bench_throughput.py, bench_sgd.py and
+bench_fullbatch.py).
 """
 
 from __future__ import annotations
@@ -32,12 +34,14 @@ import time
 HERE = os.path.dirname(os.path.abspath(__file__))
 sys.path.insert(0, HERE)
 
-BENCHES = {"B1": "bench_throughput", "B3": "bench_fullbatch"}
+BENCHES = {"B1": "bench_throughput", "B2": "bench_sgd", "B3": "bench_fullbatch"}
 RIVALS = {"B1": ("gdlab", "gdlab-numba", "gdlab-numpy", "torch", "sklearn", "floor"),
+          "B2": ("gdlab", "gdlab-numpy", "torch", "sklearn"),
           "B3": ("gdlab", "gdlab-numba", "gdlab-numpy", "torch")}
 # (bench, rival, other, at least this speed-up of `rival` over `other`) or, for "floor", at most
 TARGETS = [("B1", "gdlab", "torch", 2.0), ("B1", "gdlab", "sklearn", 2.2),
-           ("B1", "gdlab", "floor", 1.5), ("B3", "gdlab", "torch", 1.3)]
+           ("B1", "gdlab", "floor", 1.5), ("B2", "gdlab", "torch", 3.0),
+           ("B2", "gdlab", "sklearn", 2.0), ("B3", "gdlab", "torch", 1.3)]
 THREAD_VARS = ("OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS")
 
 
@@ -54,7 +58,7 @@ def worker(bench, rival, quick):
     import _common  # noqa: F401  (the installed gdlab, else the checkout's src/)
 
     module = importlib.import_module(BENCHES[bench])
-    X, y = module.data(quick)
+    X, y = module.data() if bench == "B2" else module.data(quick)
     fit, entry = module.MAKERS[rival]()
     fit(X, y)  # the warm-up epoch
     t0 = time.perf_counter()
