@@ -181,8 +181,8 @@ def test_default_threads_follows_the_environment(monkeypatch):
     assert threads.cores_per_rank(64, cores=os.cpu_count()) == 1
 
 
-def _script(build, body, timeout=300):
-    env = {**os.environ, "GDLAB_FAST": build}
+def _script(build, body, timeout=300, **env):
+    env = {**os.environ, "GDLAB_FAST": build, **env}
     try:
         return subprocess.run([sys.executable, "-c", textwrap.dedent(body), build],
                               capture_output=True, text=True, env=env, timeout=timeout)
@@ -232,12 +232,15 @@ assert not failures
 """
 
 
-@pytest.mark.parametrize("build", BUILDS)
-def test_several_python_threads_may_run_the_kernels_at_once(build):
+@pytest.mark.parametrize(("build", "layer"), [("c", None), ("numba", None),
+                                              ("numba", "workqueue")])
+def test_several_python_threads_may_run_the_kernels_at_once(build, layer):
     """A server may train several networks in threads: with numba, a threading layer that
-    takes launches from several threads (or a lock); the same results as one at a time."""
+    takes launches from several threads, or a lock around them where numba has only
+    workqueue (which aborts the process on concurrent launches); the same results as one at
+    a time."""
     _build(build)
-    out = _script(build, CONCURRENT)
+    out = _script(build, CONCURRENT, **({"NUMBA_THREADING_LAYER": layer} if layer else {}))
     assert out.returncode == 0, out.stdout + out.stderr[-3000:]
     assert "FAILURES 0" in out.stdout
 

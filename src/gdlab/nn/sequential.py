@@ -187,10 +187,10 @@ class Sequential:
         self._fused = self._out_shape = None
         fast = self.fast
         if mode and fast is not False and (fast or self._fusion_may_apply(X.shape[0])):
-            plan = self.__dict__.get("_plan") or fused.FusedPlan()
+            plan = self._plan = self.__dict__.get("_plan") or fused.FusedPlan()
             kernels = plan.choose(fast, self.layers, X.shape[0], self._flat_params.size)
             if kernels is not None:
-                self._fused = self._plan = plan
+                self._fused = plan
                 X = plan.forward(self.layers, plan.found, X, kernels)
         if self._fused is None:
             for layer in self.layers:
