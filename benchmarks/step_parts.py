@@ -14,6 +14,7 @@ code they replace are timed side by side.
 from __future__ import annotations
 
 import argparse
+import math
 import os
 import timeit
 from concurrent.futures import ThreadPoolExecutor
@@ -23,6 +24,7 @@ from _common import threads
 
 from gdlab import kernels as gdlab_kernels
 from gdlab.nn.losses import CrossEntropyLoss
+from gdlab.nn.sequential import mlp
 from gdlab.optim import Adam
 from gdlab.training import metrics
 
@@ -161,6 +163,32 @@ def b3_parts(rng, builds):
     return rows
 
 
+def overhead_rows(builds):
+    """A whole training step of a network so small (8-8-8-3, batch 4) that its arithmetic is
+    nothing: what is left is the Python and the calls between the parts, per step."""
+    import time
+
+    from gdlab.training import Trainer
+
+    rng = np.random.default_rng(0)
+    X, y = rng.standard_normal((4000, 8), dtype=np.float32), rng.integers(0, 3, 4000)
+    rows = []
+    for name in [*builds, "numpy"]:
+        os.environ["GDLAB_FAST"] = name if name != "numpy" else "0"
+        net = mlp(8, (8, 8), 3, seed=0, fast=name != "numpy")
+        trainer = Trainer(net, CrossEntropyLoss(), Adam([net.flat_parameters], fast=name != "numpy"),
+                          batch_size=4, epochs=1, tol=None, seed=0, divergence_factor=None)
+        trainer.fit(X, y)
+        best = math.inf
+        for _ in range(5):
+            t0 = time.perf_counter()
+            trainer.fit(X, y, epochs=1)
+            best = min(best, time.perf_counter() - t0)
+        rows.append((f"a whole step of an 8-8-8-3 network, batch 4 (Python and calls), {name}",
+                     best / 1000 * 1e6))
+    return rows
+
+
 def main():
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--threads", type=int, default=1, help="BLAS and kernel threads (1)")
@@ -169,7 +197,7 @@ def main():
     builds = {name: module for name, module in builds.items() if module is not None}
     rng = np.random.default_rng(0)
     with threads(n):
-        rows = b1_parts(rng, builds) + b3_parts(rng, builds)
+        rows = b1_parts(rng, builds) + b3_parts(rng, builds) + overhead_rows(builds)
     width = max(len(name) for name, _ in rows)
     title = f"part of one step ({n} thread{'s' * (n > 1)}, warm caches)"
     print(f"| {title:<{width}} | {'us':>8} |")

@@ -125,21 +125,30 @@ def _identical(a, b) -> bool:
             and (a.ndim == 1 or a.strides[0] == b.strides[0]))
 
 
+def _pairs(args):
+    """The pairs of arguments (in argument order) of which at least one is an output."""
+    n = len(args)
+    return tuple((i, j) for i in range(n) for j in range(i + 1, n)
+                 if args[i].output or args[j].output)
+
+
+_PAIRS = {}
+
+
 def check_overlap(arrays, args) -> None:
     """A ValueError if an output shares memory with another argument (pairs in argument
     order), but for the identity that an output's :class:`Arg` allows."""
-    n = len(arrays)
-    for i in range(n):
-        for j in range(i + 1, n):
-            if not (args[i].output or args[j].output):
-                continue
-            if not np.may_share_memory(arrays[i], arrays[j]):
-                continue
-            if (args[i].same_ok == j or args[j].same_ok == i) and \
-                    _identical(arrays[i], arrays[j]):
-                continue
-            raise ValueError(f"{args[i].name} and {args[j].name} overlap in memory; a "
-                             "kernel's output may share no memory with its other arguments")
+    pairs = _PAIRS.get(args)
+    if pairs is None:
+        pairs = _PAIRS[args] = _pairs(args)
+    may_share = np.may_share_memory
+    for i, j in pairs:
+        if not may_share(arrays[i], arrays[j]):
+            continue
+        if (args[i].same_ok == j or args[j].same_ok == i) and _identical(arrays[i], arrays[j]):
+            continue
+        raise ValueError(f"{args[i].name} and {args[j].name} overlap in memory; a "
+                         "kernel's output may share no memory with its other arguments")
 
 
 # ---- each kernel's checks, in the C build's order ------------------------------------------
