@@ -71,7 +71,7 @@
 #define ROWS 256        /* rows of a block of a column-sum reduction */
 #define COLS 64         /* columns of its tiles */
 #define XENT_ROWS 64    /* rows of a block of the cross-entropy */
-#define LANES 8         /* running sums of a sum of squares, each over every LANES-th element */
+#define LANES 32        /* running sums of a sum of squares, each over every LANES-th element */
 #ifndef GRAIN
 #define GRAIN 32768     /* elements of work that pay for one thread */
 #endif
