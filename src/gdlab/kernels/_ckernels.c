@@ -20,10 +20,11 @@
  *   - each is aligned to its item size (ValueError): the loops load whole items;
  *   - outputs are writable and their rows do not overlap one another (ValueError);
  *   - lengths and shapes agree as each kernel says (ValueError, naming the argument);
- *   - no output shares memory with any other argument (ValueError): every pointer of the
- *     loops is declared restrict, and the threads split the work by output. The one identity
+ *   - no output shares memory with any other argument (ValueError): the loops are compiled
+ *     on that promise (restrict) and the threads split the work by output. The one identity
  *     allowed is relu_backward_bias_(grad, out) with grad the very array out (same start,
- *     shape and strides), an elementwise update that NumPy's path allows too.
+ *     shape and strides), an elementwise update that NumPy's path allows too (its loop
+ *     declares no restrict on those two).
  * Overlap is judged by the bounds of each buffer, as numpy.may_share_memory does.
  *
  * THREADS. With OpenMP (setup.py adds -fopenmp where the compiler takes it), each kernel splits
