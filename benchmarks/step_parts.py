@@ -1,8 +1,9 @@
 """Where the time of one training step goes: each part of a B1 and a B3 step timed alone.
 
-    python benchmarks/step_parts.py
+    python benchmarks/step_parts.py               # 1 thread
+    python benchmarks/step_parts.py --threads 2   # the BLAS and the kernels on 2 threads
 
-One thread, float32, best of 7 rounds of many calls, on arrays of the benchmarks' shapes: B1
+``--threads`` threads (1), float32, best of 7 rounds of many calls, on arrays of the benchmarks' shapes: B1
 (784-256-128-10, batch 128, Adam) and B3 (20,000 x 100, 100-64-1, full batch). Each part runs
 alone, on caches warmed by its own previous call (only the gathering reads fresh rows), so
 their sum is a lower bound of a real step, in which the Adam update and the matrix products
@@ -12,14 +13,18 @@ code they replace are timed side by side.
 
 from __future__ import annotations
 
+import argparse
+import math
 import os
 import timeit
+from concurrent.futures import ThreadPoolExecutor
 
 import numpy as np
 from _common import threads
 
 from gdlab import kernels as gdlab_kernels
 from gdlab.nn.losses import CrossEntropyLoss
+from gdlab.nn.sequential import mlp
 from gdlab.optim import Adam
 from gdlab.training import metrics
 
@@ -73,7 +78,7 @@ def b1_parts(rng, builds):
             np.greater(h, 0, out=m)
             np.multiply(m, h, out=m)
             np.ones(k, np.float32) @ m
-    adam, xent, relu = [], [], []
+    adam, xent, relu, norm = [], [], [], []
     for name, kernels in builds.items():
         os.environ["GDLAB_FAST"] = name  # fast=True takes this build
         opt = Adam([p.copy()], fast=True)
@@ -81,6 +86,8 @@ def b1_parts(rng, builds):
         adam.append((f"B1 Adam update, {name} kernel", best_us(lambda opt=opt: opt.step([g]), 300)))
         xent.append((f"B1 the same, {name} kernel",
                      best_us(lambda k=kernels: loss.compute_counting(outs[-1], y, k), 2000)))
+        norm.append((f"B1 the same, {name} kernel (sum_squares)",
+                     best_us(lambda k=kernels: k.sum_squares(g), 1000)))
 
         def fused(kernels=kernels):
             for h, b, db in ((h1, b1, b1.copy()), (h2, b2, b2.copy())):
@@ -94,10 +101,28 @@ def b1_parts(rng, builds):
         ("B1 softmax cross-entropy, value and gradient, and the accuracy count: NumPy",
          best_us(lambda: (loss.compute(outs[-1], y, None, True),
                           metrics.correct(outs[-1], y, None)), 2000)), *xent,
-        ("B1 global gradient norm (np.dot)", best_us(lambda: np.dot(g, g), 1000)),
+        ("B1 Adam update, NumPy, split in 2 chunks on 2 Python threads",
+         best_us(numpy_adam_in_chunks(p, g), 300)),
+        ("B1 global gradient norm (np.dot)", best_us(lambda: np.dot(g, g), 1000)), *norm,
         ("B1 bias, ReLU, its derivative, bias gradients: NumPy", best_us(numpy_relu_parts, 1000)),
         *relu,
     ]
+
+
+def numpy_adam_in_chunks(p, g, chunks=2):
+    """NumPy's Adam update with the flat vector split in ``chunks`` parts, each updated by its
+    own optimizer on its own Python thread (NumPy releases the GIL inside each pass): whether
+    the NumPy-only path gains from the cores without compiled kernels."""
+    bounds = np.linspace(0, p.size, chunks + 1).astype(int)
+    parts = [(Adam([p[a:b].copy()], fast=False), g[a:b]) for a, b in zip(bounds, bounds[1:])]
+    pool = ThreadPoolExecutor(chunks - 1)
+
+    def step():
+        futures = [pool.submit(opt.step, [gg]) for opt, gg in parts[1:]]
+        parts[0][0].step([parts[0][1]])
+        for f in futures:
+            f.result()
+    return step
 
 
 def b3_parts(rng, builds):
@@ -138,14 +163,44 @@ def b3_parts(rng, builds):
     return rows
 
 
+def overhead_rows(builds):
+    """A whole training step of a network so small (8-8-8-3, batch 4) that its arithmetic is
+    nothing: what is left is the Python and the calls between the parts, per step."""
+    import time
+
+    from gdlab.training import Trainer
+
+    rng = np.random.default_rng(0)
+    X, y = rng.standard_normal((4000, 8), dtype=np.float32), rng.integers(0, 3, 4000)
+    rows = []
+    for name in [*builds, "numpy"]:
+        os.environ["GDLAB_FAST"] = name if name != "numpy" else "0"
+        net = mlp(8, (8, 8), 3, seed=0, fast=name != "numpy")
+        trainer = Trainer(net, CrossEntropyLoss(), Adam([net.flat_parameters], fast=name != "numpy"),
+                          batch_size=4, epochs=1, tol=None, seed=0, divergence_factor=None)
+        trainer.fit(X, y)
+        best = math.inf
+        for _ in range(5):
+            t0 = time.perf_counter()
+            trainer.fit(X, y, epochs=1)
+            best = min(best, time.perf_counter() - t0)
+        rows.append((f"a whole step of an 8-8-8-3 network, batch 4 (Python and calls), {name}",
+                     best / 1000 * 1e6))
+    return rows
+
+
 def main():
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--threads", type=int, default=1, help="BLAS and kernel threads (1)")
+    n = parser.parse_args().threads
     builds = {name: gdlab_kernels.build(name) for name in gdlab_kernels.BACKENDS}
     builds = {name: module for name, module in builds.items() if module is not None}
     rng = np.random.default_rng(0)
-    with threads(1):
-        rows = b1_parts(rng, builds) + b3_parts(rng, builds)
+    with threads(n):
+        rows = b1_parts(rng, builds) + b3_parts(rng, builds) + overhead_rows(builds)
     width = max(len(name) for name, _ in rows)
-    print(f"| {'part of one step (1 thread, warm caches)':<{width}} | {'us':>8} |")
+    title = f"part of one step ({n} thread{'s' * (n > 1)}, warm caches)"
+    print(f"| {title:<{width}} | {'us':>8} |")
     print(f"|{'-' * (width + 2)}|{'-' * 10}|")
     for name, us in rows:
         print(f"| {name:<{width}} | {us:8.1f} |")

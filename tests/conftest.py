@@ -21,14 +21,20 @@ def rng():
     return np.random.default_rng(12345)
 
 
-@pytest.fixture(scope="module", params=["c", "numba"])
+@pytest.fixture(scope="module", params=[("c", 1), ("c", 2), ("numba", 1), ("numba", 2)],
+                ids=["c-1thread", "c-2threads", "numba-1thread", "numba-2threads"])
 def kernel_backend(request):
-    """Each build of gdlab's kernels in turn (GDLAB_FAST=c, then numba), for a whole module;
-    skipped where that build is not installed (tests/test_fast.py checks the C one is)."""
+    """Each build of gdlab's kernels in turn (GDLAB_FAST=c, then numba), each at 1 and at 2
+    threads (threadpoolctl's setting, which the BLAS and the kernels follow), for a whole
+    module; yields the build's name. Skipped where that build is not installed
+    (tests/kernels/test_kernels.py checks that the C one is where a compiler is)."""
+    from threadpoolctl import threadpool_limits
+
     from gdlab.kernels import builds
 
-    if builds.build(request.param) is None:
-        pytest.skip(f"the {request.param} kernels are not installed")
-    with pytest.MonkeyPatch.context() as patch:
-        patch.setenv("GDLAB_FAST", request.param)
-        yield request.param
+    name, threads = request.param
+    if builds.build(name) is None:
+        pytest.skip(f"the {name} kernels are not installed")
+    with pytest.MonkeyPatch.context() as patch, threadpool_limits(limits=threads):
+        patch.setenv("GDLAB_FAST", name)
+        yield name

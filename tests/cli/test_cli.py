@@ -552,3 +552,17 @@ def test_train_mnist_from_idx_files_in_data_dir(tmp_path):
     m = json.loads((out / "metrics.json").read_text())
     assert m["dataset"] == "mnist" and m["task"] == "classification"
     assert m["n_train"] + m["n_val"] + m["n_test"] == 200
+
+
+def test_train_threads_sets_the_threads_and_wins_over_the_environment(tmp_path):
+    env = {**os.environ, "OMP_NUM_THREADS": "1", "OPENBLAS_NUM_THREADS": "1"}
+    for given, want in ((None, 1), ("2", 2)):
+        out = tmp_path / f"run-{given}"
+        args = ["train", "--dataset", "iris", "--layers", "4", "--epochs", "1", "--quiet",
+                "--out", str(out)] + (["--threads", given] if given else [])
+        proc = subprocess.run([sys.executable, "-m", "gdlab", *args], cwd=tmp_path,
+                              capture_output=True, text=True, env=env, timeout=300)
+        assert proc.returncode == 0, proc.stderr
+        assert json.loads((out / "metrics.json").read_text())["threads"] == want
+    proc = gdlab_run("train", "--threads", "0", cwd=tmp_path, check_rc=2)
+    assert "--threads" in proc.stderr and "0" in proc.stderr

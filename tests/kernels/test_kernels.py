@@ -197,7 +197,7 @@ def test_the_c_kernels_reject_arrays_they_cannot_take():
         c.bias_relu_(np.zeros((3, 8), np.float32)[:, ::2], f32)
     with pytest.raises(ValueError, match="db has 3 elements, expected 4"):
         c.relu_backward_bias_(Y, Y.copy(), np.zeros(3, np.float32))
-    with pytest.raises(ValueError, match="o's rows"):
+    with pytest.raises(ValueError, match="o's columns has 2 elements, expected 1"):
         c.bias_relu_dot_(Y, f32, f32, 0.0, np.zeros((3, 2), np.float32))
     with pytest.raises(TypeError):
         c.adam_step(f32, f32, f32, f32)
@@ -226,26 +226,42 @@ def test_the_c_kernels_take_strided_rows_and_release_nothing_twice():
     np.testing.assert_array_equal(big[:, guard], whole[:, guard])
 
 
+NO_OPENMP_CC = """#!/bin/sh
+# a C compiler without OpenMP: refuses -fopenmp, compiles everything else
+for arg in "$@"; do
+    [ "$arg" = "-fopenmp" ] && { echo "no OpenMP here" >&2; exit 1; }
+done
+exec {cc} "$@"
+"""
+
+
 @pytest.mark.slow
-@pytest.mark.parametrize("compiler", ["/bin/false", None])
+@pytest.mark.parametrize("compiler", ["/bin/false", "no-openmp", None])
 def test_the_install_builds_the_c_kernels_or_goes_on_without_them(compiler, tmp_path):
-    """``pip wheel`` of a copy of the project, with the C compiler found or one that fails."""
+    """``pip wheel`` of a copy of the project: with the C compiler found (the kernels built,
+    with OpenMP where the compiler takes it), with one that fails (no kernels), and with one
+    that refuses -fopenmp (the kernels built single-threaded)."""
     root = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
     if not os.path.exists(os.path.join(root, "setup.py")):
         pytest.skip("needs the project's source tree")
     if importlib.util.find_spec("setuptools") is None:
         pytest.skip("needs setuptools to build without network")
-    if compiler is None:
-        cc = (sysconfig.get_config_var("CC") or "cc").split()[0]
-        if shutil.which(cc) is None:
-            pytest.skip("no C compiler")
+    cc = (sysconfig.get_config_var("CC") or "cc").split()[0]
+    if compiler != "/bin/false" and shutil.which(cc) is None:
+        pytest.skip("no C compiler")
     tree = tmp_path / "project"
     shutil.copytree(os.path.join(root, "src"), tree / "src",
                     ignore=shutil.ignore_patterns("*.so", "*.pyd", "__pycache__"))
     for name in ("setup.py", "pyproject.toml", "README.md"):
         shutil.copy(os.path.join(root, name), tree / name)
-    env = {k: v for k, v in os.environ.items() if k != "CC"}
-    if compiler is not None:
+    env = {k: v for k, v in os.environ.items() if k not in ("CC", "GDLAB_OPENMP", "GDLAB_CFLAGS")}
+    if compiler == "no-openmp":
+        wrapper = tmp_path / "cc-no-openmp"
+        wrapper.write_text(NO_OPENMP_CC.replace("{cc}", shutil.which(cc)))
+        wrapper.chmod(0o755)
+        env["CC"] = env["LDSHARED"] = str(wrapper)
+        env["LDSHARED"] += " -shared"
+    elif compiler is not None:
         env["CC"] = compiler
     out = subprocess.run([sys.executable, "-m", "pip", "wheel", "--no-deps", "--no-build-isolation",
                           "-w", str(tmp_path / "wheels"), str(tree)],
@@ -255,7 +271,18 @@ def test_the_install_builds_the_c_kernels_or_goes_on_without_them(compiler, tmp_
 
     (wheel,) = (tmp_path / "wheels").glob("gdlab-*.whl")
     names = zipfile.ZipFile(wheel).namelist()
-    built = [n for n in names if n.startswith("gdlab/kernels/_ckernels") and not n.endswith(".c")]
-    assert "gdlab/kernels/numba_kernels.py" in names
+    built = [n for n in names if n.startswith("gdlab/kernels/_ckernels") and n.endswith(".so")]
+    assert "gdlab/kernels/numba_kernels.py" in names and "gdlab/kernels/contract.py" in names
     assert not [n for n in names if n.endswith(".c")]  # the source is compiled, not installed
-    assert bool(built) == (compiler is None), built
+    assert bool(built) == (compiler != "/bin/false"), built
+    if not built:
+        return
+    unpacked = tmp_path / "unpacked"
+    zipfile.ZipFile(wheel).extractall(unpacked)
+    probe = ("import sys; sys.path.insert(0, sys.argv[1]); import gdlab.kernels._ckernels as c; "
+             "print('OPENMP', c.OPENMP)")
+    clean = {k: v for k, v in os.environ.items() if k != "PYTHONPATH"}
+    got = subprocess.run([sys.executable, "-c", probe, str(unpacked)], capture_output=True,
+                         text=True, env=clean, timeout=120)
+    assert got.returncode == 0, got.stderr[-2000:]
+    assert got.stdout.split() == ["OPENMP", "0" if compiler == "no-openmp" else "1"]

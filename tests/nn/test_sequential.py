@@ -265,3 +265,37 @@ def test_a_copied_network_trains_like_the_original(duplicate, rng):
                 tol=None, seed=0).fit(X, y)
     np.testing.assert_array_equal(twin.predict(X), net.predict(X))
     assert not np.array_equal(net.predict(X), mlp(3, (5,), 1, seed=0).predict(X))
+
+
+def test_a_layer_listed_twice_is_rejected():
+    """One Dense at two places would share its caches: the fused head wrote over the ReLU's
+    activation and the gradients differed from fast=False."""
+    dense = gdlab.Dense(4, 4)
+    with pytest.raises(ValueError, match=r"layer 2 is the same object as layer 0 \(Dense"):
+        gdlab.Sequential([dense, gdlab.ReLU(), dense, gdlab.ReLU(), gdlab.Dense(4, 1)])
+    relu = gdlab.ReLU()
+    with pytest.raises(ValueError, match="layer 3 is the same object as layer 1"):
+        gdlab.Sequential([gdlab.Dense(4, 4), relu, gdlab.Dense(4, 4), relu])
+    net = gdlab.Sequential([copy.deepcopy(dense), gdlab.ReLU(), copy.deepcopy(dense)])
+    assert len(net.parameters()) == 4
+
+
+@pytest.mark.parametrize("fast", [False, True])
+def test_backward_names_a_gradient_that_does_not_fit_the_last_forward(fast, rng):
+    from gdlab.kernels import builds
+
+    if fast and builds.backend() is None:
+        pytest.skip("no compiled kernels")
+    net = mlp(3, (16,), 1, fast=fast)
+    with pytest.raises(RuntimeError, match="backward needs a forward first"):
+        net.backward(np.ones((7, 1)))
+    for bad in ((1, 1), (9, 1), (7, 2), (7,)):
+        net.forward(rng.normal(size=(7, 3)), training=True)
+        with pytest.raises(ValueError, match=rf"grad_out has shape \({bad[0]},.*the last "
+                                             r"forward's output has shape \(7, 1\)"):
+            net.backward(np.ones(bad))
+    out = net.forward(rng.normal(size=(7, 3)), training=True)
+    misaligned = np.frombuffer(bytearray(4 * 7 + 1), np.float32, offset=1, count=7).reshape(7, 1)
+    misaligned[:] = 1.0
+    dX = net.backward(misaligned)  # a copy where the kernels need one
+    assert dX.shape == (7, 3) and out.shape == (7, 1)

@@ -340,3 +340,51 @@ def test_mismatched_grads():
         opt.step(np.zeros(3))
     assert opt.step_count == 0  # nothing happened
     assert not opt.state[0]["exp_avg"].any()
+
+
+@pytest.mark.parametrize("name", sorted(OPTIMIZERS))
+def test_a_state_array_replaced_from_outside_is_named_before_any_update(name):
+    p = np.linspace(-1.0, 1.0, 12)
+    opt = make_optimizer(name, [p])
+    opt.step([np.ones(12)])  # some optimizers allocate state at the first step
+    if not opt.state[0]:
+        pytest.skip(f"{name} keeps no state arrays")
+    key = sorted(opt.state[0])[0]
+    good = opt.state[0][key]
+    bad = {
+        "short": (np.zeros(5), ValueError, rf"state\[0\]\['{key}'\] has shape \(5,\) but "
+                                           r"params\[0\] has shape \(12,\)"),
+        "float32": (np.zeros(12, np.float32), TypeError, rf"state\[0\]\['{key}'\] has dtype "
+                                                         "float32"),
+        "strided": (np.zeros(24)[::2], ValueError, "writable, aligned, contiguous"),
+        "the parameters": (p, ValueError, "shares memory with params"),
+        "a list": ([0.0] * 12, TypeError, "must be a NumPy array"),
+    }
+    for what, (array, exc, match) in bad.items():
+        opt.state[0][key] = array
+        before, count = p.copy(), opt.step_count
+        with pytest.raises(exc, match=match):
+            opt.step([np.ones(12)])
+        np.testing.assert_array_equal(p, before)
+        assert opt.step_count == count, what
+    opt.state[0][key] = good
+    opt.step([np.ones(12)])
+
+
+@pytest.mark.parametrize("fast", [True, None])
+def test_a_gradient_that_overlaps_the_parameters_gives_the_numpy_result(fast):
+    """The kernels may not take a gradient that shares memory with the parameters (the
+    optimizer then runs its NumPy code): fast=True gave up to 0.43 away from fast=False."""
+    from gdlab.kernels import builds
+
+    if builds.backend() is None:
+        pytest.skip("no compiled kernels")
+    results = []
+    for f in (fast, False):
+        base = np.linspace(-1.0, 1.0, optim.FAST_MIN_SIZE + 1, dtype=np.float32)
+        opt = optim.Adam([base[1:]], lr=0.1, fast=f)
+        assert (opt.kernels is not None) == (f is not False)
+        for _ in range(3):
+            opt.step([base[:-1]])
+        results.append(base)
+    np.testing.assert_array_equal(results[0], results[1])

@@ -132,6 +132,10 @@ def _add_run_group(p) -> None:
                         "(the state at the end of the last whole epoch) and at the end")
     r.add_argument("--workers", type=positive_int, default=1, metavar="N",
                    help="data-parallel workers (N > 1 runs under mpiexec; default: 1)")
+    r.add_argument("--threads", type=positive_int, default=None, metavar="N",
+                   help="threads of each process for the BLAS and gdlab's kernels (default: "
+                        "OMP_NUM_THREADS, OPENBLAS_NUM_THREADS or MKL_NUM_THREADS when set, "
+                        "else the cores of the process, shared among the --workers ranks)")
     r.add_argument("--sync-batchnorm", action="store_true",
                    help="with several workers, BatchNorm uses the statistics of the whole global "
                         "batch (default: each worker's share; running statistics averaged)")
@@ -255,13 +259,14 @@ def _communicator(args, config):
 
 def _train(args, config, out, comm, quiet):
     """Run the job under the signal handlers; return its metrics and the handlers."""
+    from gdlab.kernels.threads import limit
     from gdlab.lab.runs import run_training
 
     def started(folder):
         if not quiet:
             print(f"run folder: {folder}")
 
-    with _Signals(comm) as signals:
+    with _Signals(comm) as signals, limit(args.threads):
         metrics = run_training(config, out, resume=bool(args.resume), force=args.force,
                                progress=not quiet and sys.stderr.isatty(),
                                log=None if quiet else print, on_start=started, comm=comm)

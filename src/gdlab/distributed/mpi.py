@@ -15,6 +15,7 @@ import time
 import numpy as np
 
 from gdlab.distributed.comm import Communicator, SingleProcess
+from gdlab.kernels.threads import cores_per_rank, default_threads
 
 # (size variable, rank variable) of the launchers we know: MPICH/Intel MPI (hydra, PMI),
 # Open MPI, MVAPICH2, and Slurm's srun (only in a job step: an sbatch script has SLURM_NTASKS
@@ -123,11 +124,12 @@ class MPIComm(Communicator):
 
     # ---- threads ---------------------------------------------------------------------------
     def _limit_threads(self):
-        """BLAS threads for this rank: its cores shared among the ranks of its node."""
+        """BLAS and kernel threads for this rank: OMP_NUM_THREADS (or OPENBLAS_NUM_THREADS,
+        MKL_NUM_THREADS) when set, else its cores shared among the ranks of its node."""
         node = self.comm.Split_type(self._MPI.COMM_TYPE_SHARED, key=self.rank)
         local = node.Get_size()
         node.Free()
-        threads = blas_threads_per_rank(local)
+        threads = default_threads(local)
         from threadpoolctl import threadpool_limits
 
         threadpool_limits(limits=threads)
@@ -181,20 +183,9 @@ class MPIComm(Communicator):
 
 
 def blas_threads_per_rank(ranks_on_node: int, cores: int | None = None) -> int:
-    """BLAS threads per rank so that ranks x threads <= the cores this process may use.
-
-    If the launcher bound this process to fewer cores than the machine has (mpiexec -bind-to,
-    srun --cpus-per-task), those cores are its own; otherwise the ranks of the node share them.
-    """
-    if cores is None:
-        try:
-            cores = len(os.sched_getaffinity(0))
-        except AttributeError:  # macOS, Windows
-            cores = os.cpu_count() or 1
-    total = os.cpu_count() or cores
-    if cores < total:
-        return max(1, cores)
-    return max(1, cores // max(1, ranks_on_node))
+    """BLAS threads per rank so that ranks x threads <= the cores this process may use (see
+    :func:`gdlab.kernels.threads.cores_per_rank`)."""
+    return cores_per_rank(ranks_on_node, cores)
 
 
 def get_communicator(expected_size: int | None = None) -> Communicator:

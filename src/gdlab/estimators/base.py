@@ -24,6 +24,7 @@ from gdlab.estimators import params as P
 from gdlab.estimators.lbfgs import minimize_lbfgs
 from gdlab.estimators.losses import make_loss
 from gdlab.estimators.stopping import Curves, SklearnStopping
+from gdlab.kernels.threads import limit as limit_threads
 from gdlab.nn.sequential import mlp
 from gdlab.optim.registry import make_optimizer
 from gdlab.schedules.spec import make_schedule
@@ -123,12 +124,13 @@ class GDBase(BaseEstimator):
             self._network_of_attributes(arch, rs)
         F.write_back(self, self._net)  # from here on the attributes are the network's arrays
         self._net.fast = self.fast
-        if self.solver == "lbfgs":
-            self.n_iter_, self.loss_ = minimize_lbfgs(
-                self._net, loss, X, target, sw, alpha=self.alpha, max_iter=self.max_iter,
-                max_fun=self.max_fun, tol=self.tol)
-        else:
-            self._fit_stochastic(X, target, sw, loss, incremental, rs, validation)
+        with limit_threads(self.threads):  # the process's BLAS and kernel threads, then restored
+            if self.solver == "lbfgs":
+                self.n_iter_, self.loss_ = minimize_lbfgs(
+                    self._net, loss, X, target, sw, alpha=self.alpha, max_iter=self.max_iter,
+                    max_fun=self.max_fun, tol=self.tol)
+            else:
+                self._fit_stochastic(X, target, sw, loss, incremental, rs, validation)
         if not np.isfinite(self._net.flat_parameters).all():
             raise ValueError(_NON_FINITE)
         return self

@@ -50,6 +50,11 @@ class GDClassifier(ClassifierMixin, GDBase):
         returning True stops training).
     fast : None (auto), True or False: gdlab's compiled kernels (C, or numba's) for the optimizer
         update (sgd, gd, adam, adamw) and the fused Dense + ReLU passes (see gdlab.kernels).
+    threads : None or int >= 1: threads for the BLAS and gdlab's kernels while ``fit`` runs.
+        None keeps the process's setting (from OMP_NUM_THREADS, OPENBLAS_NUM_THREADS or
+        MKL_NUM_THREADS, else the cores of the process). BLAS thread pools belong to the whole
+        process: ``threads=`` sets them for every thread of it while this estimator fits
+        (threadpoolctl's context) and restores the previous setting afterwards.
 
     With ``early_stopping=True``, ``validation_loss_curve_`` records the validation loss of
     each epoch beside ``loss_curve_``. ``learning_rate_`` (after a fit with a stochastic
@@ -113,7 +118,7 @@ class GDClassifier(ClassifierMixin, GDBase):
                  beta_1=0.9, beta_2=0.999, epsilon=1e-8, n_iter_no_change=10, max_fun=15000,
                  class_weight=None, batchnorm=False, dropout=0.0, weight_init=None,
                  lr_schedule=None, clip_norm=None, weight_decay=0.0, dtype=None,
-                 callbacks=None, fast=None):
+                 callbacks=None, fast=None, threads=None):
         self._set_params_from_init(locals())
 
     @_fit_context(prefer_skip_nested_validation=True)

@@ -60,6 +60,7 @@ PARAMETER_CONSTRAINTS = {
     "dtype": [None, StrOptions({"float32", "float64"}), Options(type, {np.float32, np.float64})],
     "callbacks": [None, list, tuple],
     "fast": [None, "boolean"],
+    "threads": [None, Interval(Integral, 1, None, closed="left")],
 }
 
 

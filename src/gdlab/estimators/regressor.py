@@ -43,7 +43,8 @@ class GDRegressor(RegressorMixin, GDBase):
                  nesterovs_momentum=True, early_stopping=False, validation_fraction=0.1,
                  beta_1=0.9, beta_2=0.999, epsilon=1e-8, n_iter_no_change=10, max_fun=15000,
                  batchnorm=False, dropout=0.0, weight_init=None, lr_schedule=None,
-                 clip_norm=None, weight_decay=0.0, dtype=None, callbacks=None, fast=None):
+                 clip_norm=None, weight_decay=0.0, dtype=None, callbacks=None, fast=None,
+                 threads=None):
         self._set_params_from_init(locals())
 
     @_fit_context(prefer_skip_nested_validation=True)

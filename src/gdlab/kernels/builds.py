@@ -15,6 +15,9 @@ that, numba's load would cost more than the steps save, and NumPy's own passes a
 The environment variable ``GDLAB_FAST`` sets the choice for the whole process (estimators and
 CLI included): ``0`` (or off, false, no) turns the automatic choice off; ``c`` or ``numba``
 names the only build to use; unset (or 1, on, auto) prefers C, then numba.
+
+Both builds keep one contract (:mod:`gdlab.kernels.contract`: the same exceptions for the same
+input) and run on the threads of :mod:`gdlab.kernels.threads` (the BLAS's setting).
 """
 
 from __future__ import annotations
@@ -93,8 +96,14 @@ def build(name):
     """The module of the build ``name`` ("c" or "numba"), or None where it cannot be imported
     (the C extension was not compiled, numba is not installed)."""
     if name not in _loaded:
+        from gdlab.kernels import threads
+
+        threads.prepare_openmp()  # before the OpenMP runtime is loaded
         try:
-            _loaded[name] = importlib.import_module(BACKENDS[name])
+            module = importlib.import_module(BACKENDS[name])
         except ImportError:
-            _loaded[name] = None
+            module = None
+        if module is not None and name == "c":
+            threads.attach(module)  # its threads follow the BLAS's setting from now on
+        _loaded[name] = module
     return _loaded[name]

@@ -1,193 +1,135 @@
-"""The numba build of gdlab's kernels (``gdlab[fast]``); gdlab/kernels/_ckernels.c is the C build of the
-same functions, preferred when installed (see :mod:`gdlab.kernels`). Any change here is made there
-too: tests/test_fast.py and tests/test_fusion.py run both against the NumPy reference.
+"""The numba build of gdlab's kernels (``gdlab[fast]``): the functions of the C build
+``gdlab.kernels._ckernels``, with the same arguments, results, checks and threads.
 
-Optimizer steps: one pass over a flat parameter vector per step.
+Each function checks its arguments with :mod:`gdlab.kernels.contract` (numba itself checks
+neither lengths nor bounds, and would cast a float64 gradient into a float32 parameter without a
+word), so that both builds raise the same exceptions for the same input; then it runs the loop
+of :mod:`gdlab.kernels.numba_loops` on one thread, or on several (its ``parallel`` twin) when
+the work pays for them, following :func:`gdlab.kernels.threads.current` as the C build does.
 
-The NumPy code in :mod:`gdlab.optim` is the reference; it makes about a dozen passes over the
-arrays per Adam step, these kernels make one. Each kernel performs the same floating-point
-operations in the same order as the reference (no ``fastmath``: no reassociation, no fused
-multiply-add), so on the same inputs it gives the same bits; tests/test_fast.py checks that.
-
-Scalars must be passed in the arrays' dtype (``p.dtype.type(x)``) so that float32 maths stays
-float32, as in the reference. This module imports numba, so :mod:`gdlab.optim` imports it only
-when an optimizer takes the fast path; ``import gdlab`` never does.
+Several Python threads may call the kernels at once: the loops release the GIL, and numba's
+``tbb`` and ``omp`` threading layers take parallel launches from several threads. Where
+neither is installed numba falls back to ``workqueue``, which does not: the parallel launches are
+then serialised by a lock. In the child of a ``fork()`` the kernels run on one thread (GNU
+OpenMP's pool does not survive a fork). This module imports numba; ``import gdlab`` never does.
 """
 
+import os
+import threading
+
+import numba
 import numpy as np
-from numba import njit
+
+from gdlab.kernels import contract
+from gdlab.kernels import threads as _threads
+from gdlab.kernels.numba_loops import parallel, serial
+
+_state = {"forked": False, "layer": None}
+_launch_lock = threading.Lock()
+_last = threading.local()  # the team of this thread's last call
 
 
-@njit(cache=True, error_model="numpy")  # IEEE division (inf, NaN), as NumPy: vectorises
+def _in_child():
+    _state["forked"] = True
+
+
+if hasattr(os, "register_at_fork"):
+    os.register_at_fork(after_in_child=_in_child)
+
+
+def _layer_lock():
+    """None where the threading layer takes concurrent launches, else a lock (workqueue)."""
+    layer = _state["layer"]
+    if layer is None:
+        numba.get_num_threads()  # launches numba's threads, so that the layer is known
+        layer = _state["layer"] = numba.threading_layer()
+    return _launch_lock if layer == "workqueue" else None
+
+
+def _run(name, work, *args):
+    """Loop ``name`` on as many threads as ``work`` elements pay for (at most the setting)."""
+    team = 1 if _state["forked"] else _threads.team_for(work)
+    if team > 1:
+        team = min(team, numba.config.NUMBA_NUM_THREADS)
+    _last.team = team
+    if team < 2:
+        return getattr(serial, name)(*args)
+    lock = _layer_lock()
+    if lock is None:
+        numba.set_num_threads(team)
+        return getattr(parallel, name)(*args)
+    with lock:
+        numba.set_num_threads(team)
+        return getattr(parallel, name)(*args)
+
+
+def threads_used() -> int:
+    """The threads that this thread's last kernel call ran on."""
+    return getattr(_last, "team", 1)
+
+
+# ---- optimizer steps ------------------------------------------------------------------------
+
 def sgd_step(p, g, buf, sign, wd, neg_lr, momentum, damp1, first, nesterov):
-    """SGD (see :class:`gdlab.optim.SGD`); ``buf`` is empty when there is no momentum."""
-    has_momentum = buf.size > 0
-    for i in range(p.size):
-        gi = sign * g[i]
-        if wd != 0:
-            gi = gi + wd * p[i]
-        if has_momentum:
-            b = gi if first else momentum * buf[i] + damp1 * gi
-            buf[i] = b
-            gi = gi + momentum * b if nesterov else b
-        p[i] = p[i] + neg_lr * gi
+    """SGD (see :class:`gdlab.optim.SGD`) in one pass; ``buf`` is empty without momentum."""
+    p, g, buf = contract.check_sgd_step(p, g, buf)
+    t = p.dtype.type
+    _run("sgd_step", p.size, p, g, buf, t(sign), t(wd), t(neg_lr), t(momentum), t(damp1),
+         bool(first), bool(nesterov))
 
 
-@njit(cache=True, error_model="numpy")  # IEEE division (inf, NaN), as NumPy: vectorises
 def adam_step(p, g, m, v, vmax, sign, wd, decay, omb1, b2, omb2, eps_c2, neg_step):
-    """Adam/AdamW (see :class:`gdlab.optim.Adam`); ``vmax`` is empty without AMSGrad.
-
-    ``wd`` is the coupled weight decay (0 for AdamW), ``decay`` = 1 - lr lambda the decoupled
-    one (1 for Adam), ``eps_c2`` = eps sqrt(1 - beta2^t), ``neg_step`` = -lr sqrt(1 - beta2^t)
-    / (1 - beta1^t).
-    """
-    # two loops rather than a branch inside one: LLVM vectorises each (not a branchy one)
-    if vmax.size == 0:
-        for i in range(p.size):
-            pi = p[i]
-            gi = sign * g[i]
-            if wd != 0:
-                gi = gi + wd * pi
-            mi = m[i] + omb1 * (gi - m[i])
-            vi = b2 * v[i] + omb2 * (gi * gi)
-            m[i] = mi
-            v[i] = vi
-            p[i] = pi * decay + neg_step * (mi / (np.sqrt(vi) + eps_c2))
-    else:
-        for i in range(p.size):
-            pi = p[i]
-            gi = sign * g[i]
-            if wd != 0:
-                gi = gi + wd * pi
-            mi = m[i] + omb1 * (gi - m[i])
-            vi = b2 * v[i] + omb2 * (gi * gi)
-            m[i] = mi
-            v[i] = vi
-            vm = vmax[i]
-            vm = vi if (vi > vm or vi != vi) else vm  # np.maximum: NaN from either side
-            vmax[i] = vm
-            p[i] = pi * decay + neg_step * (mi / (np.sqrt(vm) + eps_c2))
+    """Adam/AdamW (see :class:`gdlab.optim.Adam`) in one pass; ``vmax`` is empty without
+    AMSGrad (see :func:`gdlab.kernels.numba_loops.adam_step` for the scalars)."""
+    p, g, m, v, vmax = contract.check_adam_step(p, g, m, v, vmax)
+    t = p.dtype.type
+    _run("adam_step", p.size, p, g, m, v, vmax, t(sign), t(wd), t(decay), t(omb1), t(b2),
+         t(omb2), t(eps_c2), t(neg_step))
 
 
-# ---- Dense + ReLU, fused (gdlab.nn.fused) ---------------------------------------------------------
+def sum_squares(x) -> float:
+    """The sum of ``x**2`` in float64, the same bits at any thread count (the gradient norm)."""
+    (x,) = contract.check_sum_squares(x)
+    return float(_run("sum_squares", x.size, x))
 
-@njit(cache=True)
+
+# ---- Dense + ReLU, fused --------------------------------------------------------------------
+
 def bias_relu_(Y, b):
-    """``Y <- max(Y + b, 0)`` in place: Dense's bias and the ReLU in one pass, the same float
-    operations as ``Y += b; np.maximum(Y, 0, out=Y)`` (NaN kept, as np.maximum keeps it)."""
-    n, m = Y.shape
-    zero = Y.dtype.type(0)
-    for i in range(n):
-        y = Y[i]
-        for j in range(m):
-            v = y[j] + b[j]
-            y[j] = v if (v >= 0 or v != v) else zero
+    """``Y <- max(Y + b, 0)`` in place (see :func:`gdlab.kernels.numba_loops.bias_relu_`)."""
+    Y, b = contract.check_bias_relu_(Y, b)
+    _run("bias_relu_", Y.size, Y, b)
 
 
-@njit(cache=True)
 def relu_backward_bias_(grad, out, db):
-    """``out <- grad * (out > 0)`` in place and ``db = out.sum(axis=0)``, in one pass.
-
-    ``out`` is the ReLU's forward output, no longer needed: writing over it rather than into a
-    third array saves a stream of memory traffic. The product is by 1.0 or 0.0, as in the
-    reference (NaN and inf in ``grad`` propagate through dead units too); the column sums
-    accumulate in float64 and round once.
-    """
-    n, m = out.shape
-    acc = np.zeros(m, np.float64)
-    zero, one = out.dtype.type(0), out.dtype.type(1)
-    for i in range(n):
-        g, o = grad[i], out[i]
-        for j in range(m):
-            d = g[j] * (one if o[j] > 0 else zero)
-            o[j] = d
-            acc[j] += d
-    for j in range(m):
-        db[j] = acc[j]
+    """``out <- grad * (out > 0)`` and ``db = out.sum(axis=0)`` in one pass (``grad`` may be
+    ``out`` itself)."""
+    grad, out, db = contract.check_relu_backward_bias_(grad, out, db)
+    _run("relu_backward_bias_", out.size, grad, out, db)
 
 
-@njit(cache=True, fastmath={"reassoc"})  # only to vectorise the row sums; no other licence
 def bias_relu_dot_(Y, b, w, c, o):
-    """:func:`bias_relu_` and, in the same pass, ``o = Y w + c``: the forward of a next Dense
-    layer with one output (weight column ``w``, bias ``c``), so that the activations are read
-    once rather than twice. The sum runs in another order than BLAS's: equal to rounding."""
-    n, m = Y.shape
-    zero = Y.dtype.type(0)
-    for i in range(n):
-        y = Y[i]
-        s = zero
-        for j in range(m):
-            v = y[j] + b[j]
-            v = v if (v >= 0 or v != v) else zero
-            y[j] = v
-            s += v * w[j]
-        o[i, 0] = s + c
+    """:func:`bias_relu_` and ``o = Y w + c`` in the same pass."""
+    Y, b, w, o = contract.check_bias_relu_dot_(Y, b, w, o)
+    _run("bias_relu_dot_", Y.size, Y, b, w, Y.dtype.type(c), o)
 
 
-@njit(cache=True)
 def outer_relu_backward_bias_(d, w, out, db, dw, dc):
-    """As :func:`relu_backward_bias_` for ``grad = d w^T``, the input gradient of a Dense
-    layer with one output (``d`` of shape (n, 1), ``w`` its weight column): the (n, m) outer
-    product is never written, and each element is the same single product as NumPy's. The
-    same pass gives that layer's gradients, ``dw = out^T d`` and ``dc = sum d`` (float64 sums),
-    before ``out`` is overwritten."""
-    n, m = out.shape
-    acc = np.zeros(m, np.float64)
-    acc_w = np.zeros(m, np.float64)
-    acc_c = 0.0
-    zero, one = out.dtype.type(0), out.dtype.type(1)
-    for i in range(n):
-        di, o = d[i, 0], out[i]
-        acc_c += di
-        for j in range(m):
-            oj = o[j]
-            acc_w[j] += oj * di
-            v = (di * w[j]) * (one if oj > 0 else zero)
-            o[j] = v
-            acc[j] += v
-    for j in range(m):
-        db[j] = acc[j]
-        dw[j] = acc_w[j]
-    dc[0] = acc_c
+    """:func:`relu_backward_bias_` for ``grad = d w^T``, with ``dw = out^T d`` and
+    ``dc = sum d``, in one pass."""
+    d, w, out, db, dw, dc = contract.check_outer_relu_backward_bias_(d, w, out, db, dw, dc)
+    _run("outer_relu_backward_bias_", out.size, d, w, out, db, dw, dc)
 
 
-# ---- softmax cross-entropy (gdlab.nn.losses.CrossEntropyLoss) ----------------------------------
+# ---- softmax cross-entropy --------------------------------------------------------------------
 
-@njit(cache=True)
 def softmax_xent_(z, y, g, scale):
-    """Softmax cross-entropy of the rows of logits ``z`` against int64 labels ``y``, in one
-    pass: ``g = (softmax(z) - onehot(y)) * scale`` and ``(summed per-row losses, number of rows
-    whose first largest logit is the label)``. ``scale`` (the arrays' dtype) is each row's share
-    of the mean, ``1/n``. The same float operations as CrossEntropyLoss's NumPy code, with the
-    library's exp and log (equal to rounding), and the losses summed in float64."""
-    n, m = z.shape
-    if m < 1:
-        raise ValueError("z must have at least one column")
-    if y.shape[0] != n or g.shape[0] != n or g.shape[1] != m:
-        raise ValueError("y must have one label per row of z, and g the shape of z")
-    for i in range(n):
-        if y[i] < 0 or y[i] >= m:
-            raise ValueError("a label is outside [0, n_classes)")
-    total = 0.0
-    hits = 0
-    for i in range(n):
-        row, out, t = z[i], g[i], y[i]
-        top, arg = row[0], 0
-        for j in range(1, m):
-            if row[j] > top or (row[j] != row[j] and top == top):
-                top, arg = row[j], j
-        if arg == t:
-            hits += 1
-        picked = row[t] - top
-        s = scale * 0
-        for j in range(m):
-            e = np.exp(row[j] - top)
-            out[j] = e
-            s += e
-        total += np.log(s) - picked
-        for j in range(m):
-            q = out[j] / s
-            if j == t:
-                q = q - 1
-            out[j] = q * scale
-    return total, hits
+    """``g = (softmax(z) - onehot(y)) * scale`` and ``(summed per-row losses, rows whose first
+    largest logit is the label)``, in one pass; a label outside ``[0, z.shape[1])`` is a
+    ValueError (checked where the loop uses it, on a private copy of the labels)."""
+    z, y, g = contract.check_softmax_xent_(z, y, g)
+    y = np.array(y, copy=True)  # no other thread can change the labels the loop reads
+    total, hits, bad, label = _run("softmax_xent_", z.size, z, y, g, z.dtype.type(scale))
+    if bad >= 0:
+        raise ValueError(f"label y[{bad}] = {label} is outside [0, {z.shape[1]})")
+    return float(total), int(hits)

@@ -23,6 +23,7 @@ from pathlib import Path
 import numpy as np
 
 from gdlab.errors import CheckpointError, DivergenceError
+from gdlab.kernels import threads as kernel_threads
 from gdlab.lab.run_config import (  # noqa: F401 - DEFAULT_CONFIG is public here too
     DEFAULT_CONFIG,
     check_folder,
@@ -233,7 +234,7 @@ def _finish(trainer, data, config, out, stopped, workers, root):
         **evaluate(trainer, data, config),
         "epochs": trainer.epoch, "steps": trainer.step,
         "seconds": float(np.nansum(history.get("time", [0.0]))),
-        "workers": workers, "stopped_because": stopped,
+        "workers": workers, "threads": kernel_threads.current(), "stopped_because": stopped,
         "stopped_reason": stop_reason(stopped, config, history, trainer.epoch),
         "n_train": len(data.X_train), "n_val": _count(data.X_val),
         "n_test": _count(data.X_test), "classes": data.classes,

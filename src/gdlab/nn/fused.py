@@ -61,8 +61,18 @@ class FusedPlan:
 
     def __init__(self):
         self.pairs, self.kernels, self.used = (), None, False
+        self.found, self._layers = [], ()
         self._activations: dict[int, np.ndarray] = {}
         self._heads: dict[int, np.ndarray] = {}
+
+    def choose(self, fast, layers, n_rows, n_parameters):
+        """The kernels for a forward of ``n_rows`` rows through ``layers``, or None (the NumPy
+        path); ``found`` holds the layers' fusable pairs, looked for again only when the
+        layers change (a step costs one comparison, not a search)."""
+        key = tuple(layers)
+        if key != self._layers:
+            self._layers, self.found = key, fusable_pairs(layers)
+        return kernels_for(fast, layers, self.found, n_rows, n_parameters)
 
     def __getstate__(self):
         # a module does not pickle: backward after unpickling selects the kernels again

@@ -42,9 +42,15 @@ class Sequential:
         layers = list(layers)
         if not layers:
             raise ValueError("Sequential needs at least one layer")
+        seen = {}
         for i, layer in enumerate(layers):
             if not isinstance(layer, Layer):
                 raise TypeError(f"layer {i} is a {type(layer).__name__}, not a gdlab Layer")
+            if id(layer) in seen:
+                raise ValueError(f"layer {i} is the same object as layer {seen[id(layer)]} "
+                                 f"({layer!r}): a layer holds the parameters and caches of one "
+                                 "place in the network; give each place its own instance")
+            seen[id(layer)] = i
         self.layers = layers
         self.dtype = _checks.float_dtype(dtype)
         self.seed = seed
@@ -177,18 +183,19 @@ class Sequential:
         """
         X = self.check_input(X)
         mode = self.training if training is None else bool(training)
-        self._fused = None  # the plan of this forward, which backward must follow
+        # the plan that backward must follow, and the shape its grad_out must have (once set)
+        self._fused = self._out_shape = None
         fast = self.fast
         if mode and fast is not False and (fast or self._fusion_may_apply(X.shape[0])):
-            pairs = fused.fusable_pairs(self.layers)
-            kernels = fused.kernels_for(fast, self.layers, pairs, X.shape[0],
-                                        self._flat_params.size)
+            plan = self._plan = self.__dict__.get("_plan") or fused.FusedPlan()
+            kernels = plan.choose(fast, self.layers, X.shape[0], self._flat_params.size)
             if kernels is not None:
-                plan = self.__dict__.get("_plan") or fused.FusedPlan()
-                self._fused = self._plan = plan
-                return plan.forward(self.layers, pairs, X, kernels)
-        for layer in self.layers:
-            X = layer.forward(X, mode)
+                self._fused = plan
+                X = plan.forward(self.layers, plan.found, X, kernels)
+        if self._fused is None:
+            for layer in self.layers:
+                X = layer.forward(X, mode)
+        self._out_shape = X.shape
         return X
 
     __call__ = forward
@@ -234,10 +241,10 @@ class Sequential:
         Writes (does not accumulate) every parameter gradient into ``gradients()`` and returns
         ``dL/dX``, or None with ``input_grad=False``: the layers below the first trainable one
         are then skipped and the first trainable layer does not compute its input gradient.
-        ``grad_out`` is cast to the network's dtype, as PyTorch's autograd casts a gradient to
-        its tensor's dtype.
+        ``grad_out`` must have the shape of that forward's output (else a ValueError) and is
+        cast to the network's dtype, as PyTorch's autograd casts a gradient to its tensor's.
         """
-        grad = np.asarray(grad_out, dtype=self.dtype)
+        grad = self._check_grad_out(grad_out)
         stop = 0 if input_grad or self._first_trainable is None else self._first_trainable
         plan = self.__dict__.get("_fused")
         if plan is not None:
@@ -246,9 +253,22 @@ class Sequential:
                     "backward was already called after this forward: the fused training pass "
                     "(Sequential.fast) overwrites its activations; run forward again, or set "
                     "fast=False to backpropagate one forward several times")
+            if not (grad.flags.aligned and grad.flags.c_contiguous):  # as the kernels take it
+                grad = np.require(grad, requirements=("A", "C"))
             return plan.backward(self.layers, grad, stop, input_grad)
         for i in range(len(self.layers) - 1, stop - 1, -1):
             grad = self.layers[i].backward(grad, need_input_grad=input_grad or i > stop)
+        return grad
+
+    def _check_grad_out(self, grad_out) -> np.ndarray:
+        """``grad_out`` in the network's dtype, of the shape of the last forward's output."""
+        want, grad = self.__dict__.get("_out_shape"), np.asarray(grad_out, dtype=self.dtype)
+        if want is None:
+            raise RuntimeError("backward needs a forward first (it uses what forward cached)")
+        if grad.shape != want:
+            raise ValueError(f"grad_out has shape {grad.shape}, but the last forward's output has "
+                             f"shape {want}: one row per sample of that forward, one column per "
+                             "output")
         return grad
 
     def check_input(self, X) -> np.ndarray:

@@ -7,7 +7,7 @@ from math import sqrt
 import numpy as np
 
 from gdlab import _checks
-from gdlab.optim.base import Optimizer, axpy_, check_betas, ema_, ema_of_squares_, kernels_for
+from gdlab.optim.base import Optimizer, axpy_, check_betas, ema_, ema_of_squares_, kernel_takes, kernels_for
 
 
 class Adamax(Optimizer):
@@ -122,7 +122,7 @@ class Adam(_AdamBase):
         b1, b2 = self.betas
         t = self.step_count
         c2 = sqrt(1.0 - b2 ** t)
-        if self.kernels is not None and g.flags.c_contiguous:
+        if self.kernels is not None and kernel_takes(p, g):
             st, f = self.state[0], p.dtype.type
             coupled = self._coupled_decay
             self.kernels.adam_step(

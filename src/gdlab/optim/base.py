@@ -28,18 +28,27 @@ def kernels_for(fast, params):
     """The compiled kernels (:mod:`gdlab.kernels`) if the fast path is asked for or allowed, else
     None.
 
-    ``fast=None`` takes it when a build of them is installed and ``params`` is one contiguous 1-D array
-    (the training loop's flat vector) of at least ``FAST_MIN_SIZE`` elements (see
-    :mod:`gdlab.kernels.builds`); ``True`` insists on it; ``False`` keeps NumPy. Both give the same bits.
+    ``fast=None`` takes it when a build of them is installed and ``params`` is one contiguous,
+    aligned 1-D array (the training loop's flat vector) of at least ``FAST_MIN_SIZE`` elements
+    (see :mod:`gdlab.kernels.builds`); ``True`` insists on it; ``False`` keeps NumPy. Both give
+    the same bits. A step whose gradient the kernels cannot take (not contiguous, not aligned,
+    or sharing memory with the parameters) runs the NumPy code, with the NumPy code's result.
     """
     fast = builds.check_fast(fast)
     if fast is False:
         return None
-    if not (len(params) == 1 and params[0].ndim == 1 and params[0].flags.c_contiguous):
+    p = params[0]
+    if not (len(params) == 1 and p.ndim == 1 and p.flags.c_contiguous and p.flags.aligned):
         if fast:
-            raise ValueError("fast=True needs params to be one contiguous 1-D array")
+            raise ValueError("fast=True needs params to be one contiguous, aligned 1-D array")
         return None
-    return builds.select(fast, params[0].size)
+    return builds.select(fast, p.size)
+
+
+def kernel_takes(p, g) -> bool:
+    """Whether the kernels' contract holds for the gradient ``g`` of parameter ``p`` (the
+    optimizer's own state always keeps it): contiguous, aligned, no memory shared with ``p``."""
+    return g.flags.c_contiguous and g.flags.aligned and not np.may_share_memory(g, p)
 
 
 # --- the formulas shared by several optimizers (each written once) ----------------------------
@@ -143,9 +152,41 @@ class Optimizer:
                                  f"params[{i}] has shape {p.shape}")
             if g.dtype != p.dtype:
                 raise TypeError(f"grads[{i}] has dtype {g.dtype} but params[{i}] has {p.dtype}")
+        # checked once per set of state arrays (the optimizer's own stay fit); the arrays are
+        # kept with their ids, so that an id is never reused while it is compared
+        ids = [id(a) for st in self.state for a in st.values()]
+        if ids != self.__dict__.get("_checked_ids"):
+            self.check_state()
+            self._checked_ids = ids
+            self._checked_arrays = [a for st in self.state for a in st.values()]
         self.step_count += 1
         for i, (p, g) in enumerate(zip(self.params, grads)):
             self._update(i, p, g)
+
+    def check_state(self):
+        """A ValueError/TypeError naming the state array (``state[i][name]``) that no longer
+        fits its parameter: another shape or dtype, read-only, not contiguous or aligned, or
+        sharing memory with the parameter or another state array. The optimizer allocates its
+        state to fit; this catches arrays replaced from outside, before any update uses them."""
+        for i, (p, s) in enumerate(zip(self.params, self.state)):
+            seen = [p]
+            for name, a in s.items():
+                where = f"state[{i}][{name!r}]"
+                if not isinstance(a, np.ndarray):
+                    raise TypeError(f"{where} must be a NumPy array, got {type(a).__name__}")
+                if a.shape != p.shape:
+                    raise ValueError(f"{where} has shape {a.shape} but params[{i}] has shape "
+                                     f"{p.shape}")
+                if a.dtype != p.dtype:
+                    raise TypeError(f"{where} has dtype {a.dtype} but params[{i}] has {p.dtype}")
+                flags = a.flags
+                if not (flags.writeable and flags.aligned and (flags.c_contiguous
+                                                               or flags.f_contiguous)):
+                    raise ValueError(f"{where} must be a writable, aligned, contiguous array")
+                if any(np.may_share_memory(a, b) for b in seen):
+                    raise ValueError(f"{where} shares memory with params[{i}] or another of its "
+                                     "state arrays")
+                seen.append(a)
 
     def _grad(self, i, p, g):
         """The gradient the rule uses: -g when maximizing, plus lambda p for coupled decay."""

@@ -58,7 +58,8 @@ def global_norm(grads, norm_type=2.0):
     return float(sum(n ** p for n in norms) ** (1.0 / p))
 
 
-def clip_grad_norm_(grads, max_norm, norm_type=2.0, error_if_nonfinite=False):
+def clip_grad_norm_(grads, max_norm, norm_type=2.0, error_if_nonfinite=False, *,
+                    total_norm=None):
     r"""Scale ``grads`` in place so that their global norm is at most ``max_norm``.
 
     .. math::
@@ -67,10 +68,12 @@ def clip_grad_norm_(grads, max_norm, norm_type=2.0, error_if_nonfinite=False):
 
     Returns the global norm before clipping (a float). A non-finite norm makes the gradients
     NaN, as in torch, or raises :class:`gdlab.DivergenceError` when ``error_if_nonfinite``.
+    ``total_norm``: the global ``norm_type``-norm of ``grads``, for a caller that has just
+    computed it (the training loop), so that it is not computed twice.
     """
     grads = _as_list(grads)
     max_norm = _checks.real("max_norm", max_norm, low=0.0, finite=False)
-    total = global_norm(grads, norm_type)
+    total = global_norm(grads, norm_type) if total_norm is None else float(total_norm)
     if error_if_nonfinite and not isfinite(total):
         raise DivergenceError(f"the total {norm_type}-norm of the gradients is {total}")
     coef = min(max_norm / (total + 1e-6), 1.0) if not isnan(total) else total

@@ -6,7 +6,7 @@ See :mod:`gdlab.optim` for the common contract and the notation of the update ru
 import numpy as np
 
 from gdlab import _checks
-from gdlab.optim.base import Optimizer, axpy_, kernels_for
+from gdlab.optim.base import Optimizer, axpy_, kernel_takes, kernels_for
 
 
 class SGD(Optimizer):
@@ -51,7 +51,7 @@ class SGD(Optimizer):
         return ("momentum_buffer",) if self.momentum != 0.0 else ()
 
     def _update(self, i, p, g):
-        if self.kernels is not None and g.flags.c_contiguous:
+        if self.kernels is not None and kernel_takes(p, g):
             t = p.dtype.type
             self.kernels.sgd_step(
                 p, g, self.state[0].get("momentum_buffer", self._empty),

@@ -20,6 +20,7 @@ import numpy as np
 
 from gdlab import _checks
 from gdlab.distributed.comm import SingleProcess
+from gdlab.kernels import threads as kernel_threads
 from gdlab.nn.losses import get_loss
 from gdlab.nn.penalty import L2Penalty
 from gdlab.optim.registry import make_optimizer
@@ -85,6 +86,8 @@ class Trainer:
         ``e`` order is its ``e``-th ``permutation(n)``); the validation split uses a child.
     comm : a :class:`gdlab.distributed.Communicator` (default: one process).
     checkpoint_path, checkpoint_every : save the whole state every N epochs (rank 0).
+    threads : BLAS and kernel threads, for the whole process while ``fit`` runs, restored after
+        (threadpoolctl's context); None: the process's setting (:mod:`gdlab.kernels.threads`).
     """
 
     def __init__(self, net, loss, optimizer, *, batch_size=32, shuffle=True, drop_last=False,
@@ -93,7 +96,7 @@ class Trainer:
                  schedule_interval="epoch", clip_norm=None, clip_value=None,
                  divergence_factor=100.0, task=None, callbacks=(), progress=False,
                  record_steps=False, seed=0, comm=None, checkpoint_path=None,
-                 checkpoint_every=None):
+                 checkpoint_every=None, threads=None):
         self.net = net
         self.loss = get_loss(loss)
         if isinstance(optimizer, str):
@@ -125,6 +128,7 @@ class Trainer:
         self.progress, self.record_steps = bool(progress), bool(record_steps)
         self.seed = _checks.integer("seed", seed, low=0, allow_none=True)
         self.comm = SingleProcess() if comm is None else comm
+        self.threads = kernel_threads.check_threads(threads)
         self._set_checkpoints(checkpoint_path, checkpoint_every)
         # the state that a checkpoint carries
         self._rng = np.random.default_rng(seed)
@@ -189,7 +193,8 @@ class Trainer:
             raise ValueError("epochs and max_steps cannot both be None: training would not stop")
         end_epoch = None if epochs is None else self.epoch + epochs
         end_step = None if max_steps is None else self.step + max_steps
-        return self._run(data, end_epoch, end_step)
+        with kernel_threads.limit(self.threads):
+            return self._run(data, end_epoch, end_step)
 
     def partial_fit(self, X, y, *, sample_weight=None, validation_data=None) -> FitResult:
         """Exactly one more pass over the data."""
@@ -364,7 +369,6 @@ class Trainer:
         state, config = checkpoint.load_checkpoint(path)
         self.load_state_dict(state)
         return config
-
 
 
 def gradients_for(net, optimizer):

@@ -1,0 +1,187 @@
+"""How many threads gdlab's kernels run on: the BLAS's setting, so that one setting governs a
+whole training step.
+
+A step's matrix products run in the BLAS behind NumPy (OpenBLAS, MKL, BLIS), whose thread count
+is set at start-up by ``OMP_NUM_THREADS`` / ``OPENBLAS_NUM_THREADS`` / ``MKL_NUM_THREADS`` (else
+the cores of the process) and changed at run time by threadpoolctl
+(``threadpool_limits(n)``). gdlab's kernels follow that same number: the C build reads it at
+each call through the BLAS's own getter, which this module finds once with threadpoolctl and
+hands to the extension; the numba build reads it through the same getter. Where no BLAS getter
+is found, the C kernels follow OpenMP's own setting and the numba kernels
+:func:`default_threads`.
+
+A kernel runs on fewer threads than the setting when its work is too small to pay for them
+(``GRAIN`` elements each), and on one in the child of a ``fork()``. The kernels split their work
+into fixed blocks and add partial sums in block order, so that their results are the same bits
+at any thread count; NumPy's BLAS is not always (its products may differ in the last bits
+between thread counts), which is why training is bit-reproducible at a fixed thread count.
+
+Two thread pools share the cores during a step: the BLAS's and OpenMP's (the kernels'). GNU
+OpenMP's idle threads spin for a while before they sleep, by default for about 300,000 rounds,
+milliseconds during which they hold cores that the BLAS's threads need for the next product
+(on 2 cores, a B1 step took 8 times longer). Before a build of the kernels is first loaded,
+:func:`prepare_openmp` therefore sets ``GOMP_SPINCOUNT=1000`` (GNU OpenMP's own choice when it
+has more threads than cores) unless ``GOMP_SPINCOUNT`` or ``OMP_WAIT_POLICY`` is already set:
+back-to-back kernels still find the threads awake, and the cores go back to the BLAS within
+microseconds. It changes no result.
+
+``threads=`` on :class:`gdlab.training.Trainer`, the estimators and ``gdlab train --threads``
+use :func:`limit`: the number applies to the whole process (BLAS thread pools are per process)
+while that object trains, and the previous setting is restored afterwards.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import ctypes
+import os
+import threading
+
+from gdlab import _checks
+
+#: the variables that set the BLAS's and OpenMP's thread count at start-up, in the order read
+ENV_VARS = ("OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS")
+#: elements of work that pay for one more thread (the C build's constant)
+GRAIN = 32768
+
+# the BLAS's thread getter per threadpoolctl internal_api: symbol names, without and with the
+# prefixes and suffixes that NumPy's and SciPy's OpenBLAS builds add
+_GETTERS = {
+    "openblas": tuple(f"{p}openblas_get_num_threads{s}" for p in ("", "scipy_")
+                      for s in ("", "64_", "_64")),
+    "mkl": ("MKL_Get_Max_Threads",),
+    "blis": ("bli_thread_get_num_threads",),
+    "flexiblas": ("flexiblas_get_num_threads",),
+}
+_found: dict = {}
+_lock = threading.Lock()
+
+__all__ = ["ENV_VARS", "GRAIN", "SPINCOUNT", "blas_getter", "current", "team_for",
+           "default_threads", "cores_per_rank", "check_threads", "limit", "attach",
+           "prepare_openmp"]
+
+
+def _numpy_first(libs):
+    """NumPy's own BLAS first (a wheel's lies in numpy.libs or numpy/.libs), where SciPy has
+    loaded another: the one whose setting the step's matrix products follow."""
+    import numpy
+
+    home = os.path.dirname(os.path.abspath(numpy.__file__))
+    own = (home + os.sep, home + ".libs" + os.sep)
+    return sorted(libs, key=lambda lib: not os.path.abspath(lib.filepath or "").startswith(own))
+
+
+def _find_getter():
+    try:
+        from threadpoolctl import ThreadpoolController
+    except ImportError:  # pragma: no cover - a dependency of gdlab and scikit-learn
+        return None
+    for lib in _numpy_first(ThreadpoolController().select(user_api="blas").lib_controllers):
+        names = _GETTERS.get(lib.internal_api, ())
+        if getattr(lib, "threading_layer", None) == "openmp":
+            names = ("omp_get_max_threads",)  # an OpenMP-threaded BLAS follows OpenMP's setting
+        for name in names:
+            fn = getattr(lib.dynlib, name, None)
+            if fn is not None:
+                fn.restype, fn.argtypes = ctypes.c_int, []
+                return fn
+    return None
+
+
+def blas_getter():
+    """The BLAS's ``get_num_threads`` as a ctypes function (found once), or None."""
+    if "getter" not in _found:
+        with _lock:
+            if "getter" not in _found:
+                _found["getter"] = _find_getter()
+    return _found["getter"]
+
+
+def current() -> int:
+    """The thread setting the kernels follow now: the BLAS's, else :func:`default_threads`."""
+    fn = _found.get("getter", 0)
+    if fn == 0:
+        fn = blas_getter()
+    return max(1, fn()) if fn is not None else default_threads()
+
+
+def team_for(work: int) -> int:
+    """The threads a kernel with ``work`` elements runs on: :func:`current`, at most one per
+    ``GRAIN`` elements (the C build's rule)."""
+    most = work // GRAIN
+    if most < 2:
+        return 1
+    return min(current(), most)
+
+
+def attach(module) -> None:
+    """Point the C build ``module`` at the BLAS's getter (its kernels follow it from now on)."""
+    fn = blas_getter()
+    module.set_threads_source(0 if fn is None else ctypes.cast(fn, ctypes.c_void_p).value)
+
+
+#: GNU OpenMP's spin count that gdlab sets where the user has set neither it nor a wait policy
+SPINCOUNT = "1000"
+
+
+def prepare_openmp() -> None:
+    """Set ``GOMP_SPINCOUNT`` for the OpenMP runtime the kernels load (it reads it once, when
+    it is loaded), unless ``GOMP_SPINCOUNT`` or ``OMP_WAIT_POLICY`` is set: see the module's
+    docstring."""
+    if "GOMP_SPINCOUNT" not in os.environ and "OMP_WAIT_POLICY" not in os.environ:
+        os.environ["GOMP_SPINCOUNT"] = SPINCOUNT
+
+
+def _env_threads():
+    for name in ENV_VARS:
+        value = os.environ.get(name, "").split(",")[0].strip()
+        if value.isdigit() and int(value) > 0:
+            return int(value)
+    return None
+
+
+def cores_per_rank(ranks_on_node: int = 1, cores: int | None = None) -> int:
+    """The cores this process may use, shared among the ``ranks_on_node`` processes of an MPI
+    job on this node: if the launcher bound this process to fewer cores than the machine has
+    (``mpiexec -bind-to``, ``srun --cpus-per-task``), those cores are its own; otherwise the
+    ranks of the node share them."""
+    if cores is None:
+        try:
+            cores = len(os.sched_getaffinity(0))
+        except AttributeError:  # macOS, Windows
+            cores = os.cpu_count() or 1
+    total = os.cpu_count() or cores
+    if cores < total:
+        return max(1, cores)
+    return max(1, cores // max(1, ranks_on_node))
+
+
+def default_threads(ranks_on_node: int = 1) -> int:
+    """The thread count a process starts with, as NumPy and PyTorch users expect: the first of
+    ``OMP_NUM_THREADS``, ``OPENBLAS_NUM_THREADS``, ``MKL_NUM_THREADS`` that is set to a positive
+    number, else :func:`cores_per_rank` (the cores of the process, divided among the MPI ranks
+    of its node)."""
+    return _env_threads() or cores_per_rank(ranks_on_node)
+
+
+def check_threads(value, name: str = "threads"):
+    """``threads`` as None (the process's setting) or an int >= 1, or a ValueError/TypeError."""
+    return _checks.positive_int(name, value, allow_none=True)
+
+
+@contextlib.contextmanager
+def limit(threads):
+    """Run the block with ``threads`` threads for the BLAS and gdlab's kernels (and every other
+    OpenMP library of the process, as ``threadpoolctl.threadpool_limits`` does); None leaves the
+    setting as it is. The setting is the process's while the block runs, and restored after."""
+    threads = check_threads(threads)
+    if threads is None:
+        yield
+        return
+    import threadpoolctl
+
+    cached = getattr(threadpoolctl, "get_cached_controller", None)
+    limiter = (cached().limit(limits=threads) if cached is not None
+               else threadpoolctl.threadpool_limits(limits=threads))
+    with limiter:
+        yield
