@@ -52,6 +52,8 @@ _NAMES = {
     "load_checkpoint": "training.checkpoint",
     # data
     "load_dataset": "data.datasets",
+    "ScaledRows": "data.ondisk",
+    "convert_table": "lab.convert",
     # distributed training (mpi4py is imported only when a launcher started several ranks)
     "MPIComm": "distributed.mpi",
     "get_communicator": "distributed.mpi",

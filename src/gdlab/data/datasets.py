@@ -59,6 +59,9 @@ class Dataset:
     ``task_reason`` why the task is what it is (``"287 distinct whole numbers"``). For tables
     also ``kinds`` (feature column -> "number", "boolean" or "text"), ``missing`` (the missing
     cells of each feature column that imputation fills) and ``notes`` (rows dropped, and why).
+    For a dataset folder (:mod:`gdlab.data.ondisk`) ``X`` is the read-only memory map of
+    ``X.npy``, ``sample_weight`` that of ``w.npy`` (or None) and ``folder`` its
+    ``dataset.json`` with ``"path"`` added.
     """
 
     X: object
@@ -73,6 +76,13 @@ class Dataset:
     kinds: dict | None = None
     missing: dict = field(default_factory=dict)
     notes: list = field(default_factory=list)
+    sample_weight: object = None
+    folder: dict | None = None
+
+    @property
+    def on_disk(self) -> bool:
+        """True for a dataset folder: ``X`` is a memory map of ``X.npy``, never read whole."""
+        return self.folder is not None
 
     @property
     def is_table(self) -> bool:
@@ -167,6 +177,8 @@ def load_dataset(name_or_path, *, target=None, data_dir=None, task=None,
       ``"error"``; rows without a target value are dropped unless ``missing="error"``.
     - An NPZ file holds arrays ``X`` (2-D, numeric) and ``y`` (1-D), optionally
       ``feature_names``; it is read with ``allow_pickle=False``.
+    - A folder holding ``X.npy`` and ``y.npy`` (optionally ``w.npy`` and ``dataset.json``) is
+      a dataset on disk (:mod:`gdlab.data.ondisk`): X is memory-mapped, never read whole.
 
     For files the task is inferred by :func:`infer_task` unless ``task`` is given; class labels
     are encoded as indices into ``classes`` (sorted as ``np.unique`` sorts them). A target with
@@ -188,6 +200,14 @@ def load_dataset(name_or_path, *, target=None, data_dir=None, task=None,
                              f"({', '.join(GENERATED)}), not to {str(name_or_path)!r}")
     if named:
         return _load_named(name, target, data_dir, task, download)
+    folder = _resolve_path(name_or_path, data_dir) if isinstance(name_or_path, (str, Path)) \
+        else None
+    if folder is not None and folder.is_dir():
+        if target is not None or features or drop:
+            raise ValueError("target, features and drop name the columns of a table; a dataset "
+                             "folder gives its target as y.npy (gdlab data convert selects a "
+                             "table's columns)")
+        return _load_folder(folder, task)
     path = resolve_file(name_or_path, data_dir)
     if path.suffix.lower() in TABLE_SUFFIXES:
         return _load_table(path, target, features, drop, task, missing)
@@ -245,6 +265,36 @@ def _load_table(path, target, features, drop, task, missing) -> Dataset:
     y, classes, task, reason = _target(frame[target], task, f'column "{target}" of {source}')
     return Dataset(X, y, list(features), classes, task, path.stem, str(path), target=target,
                    task_reason=reason, kinds=kinds, missing=counts, notes=notes)
+
+
+def _load_folder(path: Path, task) -> Dataset:
+    """A dataset folder (:mod:`gdlab.data.ondisk`): X memory-mapped, y's classes encoded."""
+    from gdlab.data import ondisk
+
+    if not ondisk.is_dataset_folder(path):
+        raise ValueError(f"'{path}' is a folder without {ondisk.X_FILE}: a dataset folder holds "
+                         f"{ondisk.X_FILE} and {ondisk.Y_FILE} (gdlab data convert makes one "
+                         "from a table)")
+    X, y, w, meta = ondisk.open_folder(path)
+    task = task or meta.get("task")
+    _check_task(task)
+    where = f"y.npy of '{path}'"
+    if meta.get("classes") is not None and task != "regression":
+        classes = list(meta["classes"])
+        y = np.asarray(y)
+        if y.dtype.kind not in "iu" or len(y) and (y.min() < 0 or y.max() >= len(classes)):
+            raise ValueError(f"{where} must hold indices into the {len(classes)} classes of "
+                             f"{ondisk.META_FILE}")
+        y, task = y.astype(np.int64), "classification"
+        reason = meta.get("task_reason") or f"{len(classes)} classes, as recorded"
+    else:
+        y, classes, task, reason = _target(np.asarray(y), task, where)
+    names = meta.get("feature_names") or [f"x{j}" for j in range(X.shape[1])]
+    return Dataset(X, y, list(names), classes, task, meta.get("name") or path.name, str(path),
+                   target=meta.get("target", "y"), task_reason=reason,
+                   missing=dict(meta.get("missing", {})), notes=list(meta.get("notes", [])),
+                   sample_weight=w,
+                   folder={**meta, "path": str(path)})
 
 
 def _generate(name, target, task, n_samples, noise, seed):

@@ -14,6 +14,7 @@ from sklearn.utils.multiclass import _check_partial_fit_first_call, type_of_targ
 from sklearn.utils.validation import check_is_fitted, validate_data
 
 from gdlab.estimators.base import GDBase, dense_finite, partial_fit_available
+from gdlab.estimators.rows import is_row_source, rows_input
 
 
 class GDClassifier(ClassifierMixin, GDBase):
@@ -139,10 +140,13 @@ class GDClassifier(ClassifierMixin, GDBase):
         return self._fit(X, y, sample_weight=sample_weight, incremental=True)
 
     def _validate_input(self, X, y, incremental, reset):
-        X, y = validate_data(self, X, y, accept_sparse=["csr", "csc"], multi_output=True,
-                             dtype=(np.float64, np.float32), reset=reset,
-                             ensure_all_finite=False)
-        X = dense_finite(X, self)
+        if is_row_source(X):  # rows on disk: read a batch at a time, never whole
+            X, y = rows_input(self, X, y, reset=reset, y_numeric=False)
+        else:
+            X, y = validate_data(self, X, y, accept_sparse=["csr", "csc"], multi_output=True,
+                                 dtype=(np.float64, np.float32), reset=reset,
+                                 ensure_all_finite=False)
+            X = dense_finite(X, self)
         if y.ndim == 2 and y.shape[1] == 1:
             y = column_or_1d(y, warn=True)
         if not hasattr(self, "classes_") or (not self.warm_start and not incremental):

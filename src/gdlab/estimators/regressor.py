@@ -11,6 +11,7 @@ from sklearn.utils.metaestimators import available_if
 from sklearn.utils.validation import validate_data
 
 from gdlab.estimators.base import GDBase, dense_finite, partial_fit_available
+from gdlab.estimators.rows import is_row_source, rows_input
 
 
 class GDRegressor(RegressorMixin, GDBase):
@@ -59,10 +60,13 @@ class GDRegressor(RegressorMixin, GDBase):
         return self._fit(X, y, sample_weight=sample_weight, incremental=True)
 
     def _validate_input(self, X, y, incremental, reset):
-        X, y = validate_data(self, X, y, accept_sparse=["csr", "csc"], multi_output=True,
-                             y_numeric=True, dtype=(np.float64, np.float32), reset=reset,
-                             ensure_all_finite=False)
-        X = dense_finite(X, self)
+        if is_row_source(X):  # rows on disk: read a batch at a time, never whole
+            X, y = rows_input(self, X, y, reset=reset, y_numeric=True)
+        else:
+            X, y = validate_data(self, X, y, accept_sparse=["csr", "csc"], multi_output=True,
+                                 y_numeric=True, dtype=(np.float64, np.float32), reset=reset,
+                                 ensure_all_finite=False)
+            X = dense_finite(X, self)
         if y.ndim == 2 and y.shape[1] == 1:
             y = column_or_1d(y, warn=True)
         if self.loss == "poisson" and np.any(y < 0):

@@ -48,6 +48,7 @@ class PreparedData:
     preprocessor: object = None
     missing: dict = field(default_factory=dict)
     notes: list = field(default_factory=list)
+    w_train: np.ndarray | None = None  # a dataset folder's w.npy, its training rows
 
 
 def prepare_data(config: dict) -> PreparedData:
@@ -61,6 +62,9 @@ def prepare_data(config: dict) -> PreparedData:
                       noise=config.get("noise"), seed=int(config["seed"]))
     if ds.n_samples == 0:
         raise ValueError(f"dataset {ds.name!r} is empty: no samples")
+    if ds.task == "classification" and len(np.unique(ds.y)) < 2 and ds.on_disk:
+        raise ValueError(f"y.npy of '{ds.source}' holds a single class; classification "
+                         "needs at least two")
     if ds.task == "classification" and ds.n_classes < 2:
         dropped = " (once the rows without a target were dropped)" if ds.notes else ""
         raise ValueError(f"the target \"{ds.target}\" of '{ds.source}' has a single class "
@@ -70,13 +74,17 @@ def prepare_data(config: dict) -> PreparedData:
     parts = split(np.arange(ds.n_samples), ds.y, test_size=config["test_size"],
                   val_size=config["val_size"], task=ds.task, seed=int(config["seed"]))
     rows = [parts.X_train, parts.X_val, parts.X_test]
-    X_train, X_val, X_test = (None if r is None else _rows(ds.X, r) for r in rows)
-    if ds.is_table:
-        _check_training_columns(X_train, ds.name)
-    pre = make_preprocessor(ds.kinds)
-    X_train = pre.fit_transform(X_train).astype(dtype, copy=False)
-    X_val, X_test = (None if X is None else pre.transform(X).astype(dtype, copy=False)
-                     for X in (X_val, X_test))
+    kinds, names = ds.kinds, list(ds.feature_names)
+    if ds.on_disk:
+        pre, (X_train, X_val, X_test), kinds, names = disk_parts(ds, rows, dtype)
+    else:
+        X_train, X_val, X_test = (None if r is None else _rows(ds.X, r) for r in rows)
+        if ds.is_table:
+            _check_training_columns(X_train, ds.name)
+        pre = make_preprocessor(ds.kinds)
+        X_train = pre.fit_transform(X_train).astype(dtype, copy=False)
+        X_val, X_test = (None if X is None else pre.transform(X).astype(dtype, copy=False)
+                         for X in (X_val, X_test))
     y_train, y_val, y_test = parts.y_train, parts.y_val, parts.y_test
     y_mean, y_scale = 0.0, 1.0
     if ds.task == "regression":
@@ -86,10 +94,51 @@ def prepare_data(config: dict) -> PreparedData:
         if y_val is not None:
             y_val = ((y_val - y_mean) / y_scale).astype(dtype).reshape(-1, 1)
     n_outputs = ds.n_classes if ds.task == "classification" else 1
+    w_train = None if ds.sample_weight is None else np.asarray(ds.sample_weight)[parts.X_train]
     return PreparedData(ds.name, ds.task, note, ds.classes, X_train.shape[1], n_outputs,
                         X_train, y_train, X_val, y_val, X_test, y_test, y_mean, y_scale,
-                        target=ds.target, feature_names=list(ds.feature_names),
-                        kinds=ds.kinds, preprocessor=pre, missing=ds.missing, notes=ds.notes)
+                        target=ds.target, feature_names=names,
+                        kinds=kinds, preprocessor=pre, missing=ds.missing, notes=ds.notes,
+                        w_train=w_train)
+
+
+def disk_parts(ds, rows, dtype):
+    """A dataset folder's preprocessing and its train/validation/test parts as
+    :class:`gdlab.data.ondisk.ScaledRows` (index arrays into the map, standardised on the way
+    out), the raw columns' kinds (a converted table, else None) and the feature names.
+
+    The scaling is the folder's recorded one, or else scikit-learn's StandardScaler fitted
+    on the training rows in chunks (:func:`gdlab.data.ondisk.streaming_scaler`)."""
+    from gdlab.data import ondisk
+    from gdlab.data.preprocess import preprocessor_from_record
+
+    folder, d = ds.folder, ds.n_features
+    scaling = ondisk.folder_scaling(folder, d)
+    if scaling is None:
+        scaler = ondisk.streaming_scaler(ds.X, _all_or(rows[0], ds.n_samples))
+        stats = {"mean": scaler.mean_, "var": scaler.var_, "scale": scaler.scale_,
+                 "n_samples_seen": int(np.max(scaler.n_samples_seen_))}
+        scaling = (scaler.mean_, scaler.scale_)
+    elif "scaling" in folder:
+        stats = {"mean": scaling[0], "scale": scaling[1],
+                 "var": folder["scaling"].get("var", scaling[1] ** 2),
+                 "n_samples_seen": int(folder["scaling"].get("n_samples_seen", ds.n_samples))}
+    record = folder.get("preprocessing") or {
+        "kind": "array", "numbers": {"columns": list(ds.feature_names), **stats},
+        "columns": [{"name": n, "kind": "number"} for n in ds.feature_names]}
+    pre = preprocessor_from_record(record)
+    kinds = names = None
+    if record["kind"] == "table":
+        kinds = {c["name"]: c["kind"] for c in record["columns"]}
+        names = list(kinds)
+    parts = [None if r is None else ondisk.ScaledRows(ds.X, _all_or(r, ds.n_samples),
+                                                      *scaling, dtype=dtype) for r in rows]
+    return pre, parts, kinds, names or list(ds.feature_names)
+
+
+def _all_or(rows, n):
+    """None (every row, in order) when ``rows`` is 0..n-1, else ``rows``."""
+    return None if len(rows) == n and np.array_equal(rows, np.arange(n)) else rows
 
 
 def _rows(X, index):

@@ -10,6 +10,7 @@ import math
 import numpy as np
 
 from gdlab.nn.penalty import L2Penalty
+from gdlab.training.metrics import predict_chunked
 
 #: the loss each task trains on, as the run labels it
 LOSS_NAMES = {"classification": "cross-entropy",
@@ -20,7 +21,7 @@ def evaluate(trainer, data, config: dict) -> dict:
     """Test metrics and the final training loss (the objective, ``alpha`` penalty included,
     measured on what the network trains on: for regression the standardised target)."""
     net, loss = trainer.net, trainer.loss
-    train_out = net.predict(data.X_train)
+    train_out = predict_chunked(net, data.X_train)
     final = float(loss(train_out, data.y_train))
     final += L2Penalty(net, float(config["alpha"])).value(len(data.X_train))
     out = {"final_loss": final, "loss_name": LOSS_NAMES[data.task]}
@@ -28,7 +29,7 @@ def evaluate(trainer, data, config: dict) -> dict:
         out["train_accuracy"] = float(np.mean(np.argmax(train_out, axis=1) == data.y_train))
     if data.X_test is None:
         return out
-    pred = net.predict(data.X_test)
+    pred = predict_chunked(net, data.X_test)
     if data.task == "classification":
         out.update(classification_metrics(data.y_test, np.argmax(pred, axis=1), data.classes))
     else:

@@ -165,8 +165,8 @@ def _train(trainer, data, config, out, state, meta, snapshot, root, log):
         return stopped or "max_epochs"
     validation = None if data.X_val is None else (data.X_val, data.y_val)
     try:
-        result = trainer.fit(data.X_train, data.y_train, validation_data=validation,
-                             epochs=remaining)
+        result = trainer.fit(data.X_train, data.y_train, sample_weight=data.w_train,
+                             validation_data=validation, epochs=remaining)
     except DivergenceError as exc:
         if root and snapshot.state is not None:
             # the state at the end of the last whole epoch is the last good one: keep it

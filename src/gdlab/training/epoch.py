@@ -6,11 +6,13 @@ the loss's value and gradient in one pass, backward into the network's ONE flat 
 and one optimizer update of the ONE flat parameter buffer. It never re-validates or converts
 data: :mod:`gdlab.training.prepared` did that once.
 
-Distributed data parallelism: every rank draws the same global batch (same seed), keeps its
-shard ``comm.shard(indices)``, and scales its mean gradient (and loss) by its share of the
-global batch, ``n_local / n_global`` (or of the sample weights), so that the sum over ranks,
-one ``allreduce_`` of ``[gradient, loss share, non-finite flag, stop request, metric sums]``
-per step, is the gradient a single process would compute on the whole batch. Everything after
+Rows on disk (a row source such as :class:`gdlab.data.ondisk.ScaledRows`) are gathered the
+same way, standardised in the buffer. Distributed data parallelism: every rank draws the same
+global batch (same seed), keeps its shard ``comm.shard(indices)`` and gathers only its rows,
+scales its mean gradient (and loss) by its share of the global batch, ``n_local / n_global``
+(or of the sample weights), so that the sum over ranks, one ``allreduce_`` of ``[gradient,
+loss share, non-finite flag, stop request, metric sums]`` per step, is the gradient a single
+process would compute on the whole batch. Everything after
 the allreduce (penalty, clipping, update, stopping decisions) then runs identically on every
 rank.
 """
@@ -74,7 +76,9 @@ class EpochRunner:
         self.shuffled = shuffle and not data.full
         self.distributed = comm.size > 1
         X, y, w, k = data.X, data.y, data.w, data.batch_size
-        if self.shuffled or self.distributed:
+        # rows on disk (a row source) are always gathered: into the buffer, standardised there
+        self._source = not isinstance(X, np.ndarray)
+        if self.shuffled or self.distributed or self._source:
             self._xbuf = np.empty((k, X.shape[1]), dtype=X.dtype)
             self._ybuf = np.empty((k,) + y.shape[1:], dtype=y.dtype)
             self._wbuf = None if w is None else np.empty(k, dtype=w.dtype)
@@ -108,7 +112,8 @@ class EpochRunner:
         """The rows ``s:e`` of the epoch's order, gathered into the reused buffers."""
         X, y, w = self.data.X, self.data.y, self.data.w
         if order is None:
-            return X[s:e], y[s:e], None if w is None else w[s:e]
+            xb = X.take_range(s, e, self._xbuf[:e - s]) if self._source else X[s:e]
+            return xb, y[s:e], None if w is None else w[s:e]
         idx, m = order[s:e], e - s
         # mode="clip" lets take write straight into `out` (indices are valid); the methods
         # spare np.take's dispatch, a few microseconds a step
@@ -269,8 +274,9 @@ class EpochRunner:
         ml = lidx.shape[0]
         if order is None:
             a = int(lidx[0])
-            return X[a:a + ml], y[a:a + ml], None if w is None else w[a:a + ml]
-        xb = np.take(X, lidx, axis=0, out=self._xbuf[:ml], mode="clip")
+            xb = X.take_range(a, a + ml, self._xbuf[:ml]) if self._source else X[a:a + ml]
+            return xb, y[a:a + ml], None if w is None else w[a:a + ml]
+        xb = X.take(lidx, axis=0, out=self._xbuf[:ml], mode="clip")
         yb = np.take(y, lidx, axis=0, out=self._ybuf[:ml], mode="clip")
         wb = None if w is None else np.take(w, lidx, out=self._wbuf[:ml], mode="clip")
         return xb, yb, wb

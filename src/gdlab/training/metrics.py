@@ -41,7 +41,13 @@ def weighted_sst(y, w):
 
 def predict_chunked(net, X, chunk=8192):
     """The network's output in evaluation mode, ``chunk`` rows at a time, so that predicting
-    on many samples does not hold every layer's activations for all of them at once."""
+    on many samples does not hold every layer's activations for all of them at once. Rows on
+    disk (a row source with ``chunks``) are read a chunk at a time, of the source's size."""
+    if hasattr(X, "chunks") and not isinstance(X, np.ndarray):
+        out = np.empty((X.shape[0], net.n_outputs), dtype=net.dtype)
+        for start, rows in X.chunks():
+            out[start:start + rows.shape[0]] = net.predict(rows)
+        return out
     if X.shape[0] <= chunk:
         return net.predict(X)
     out = np.empty((X.shape[0], net.n_outputs), dtype=net.dtype)

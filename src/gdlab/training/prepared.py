@@ -39,11 +39,43 @@ def _first_bad(mask):
     return f"row {i}, column {j}"
 
 
+def is_row_source(X) -> bool:
+    """True for rows read on demand rather than an array in memory: an object with ``shape``,
+    ``dtype``, ``astype``, ``take(indices, axis=0, out=...)`` (the rows gathered into
+    ``out``), ``take_range(start, stop, out)``, ``X[a:b]`` (a chunk as a new array) and
+    ``X[indices]`` (a view on those rows), such as :class:`gdlab.data.ondisk.ScaledRows`."""
+    return not isinstance(X, np.ndarray) and hasattr(X, "take_range")
+
+
+def _check_rows(net, X, name, assume_finite):
+    """A row source (see :func:`is_row_source`) of the network's dtype, checked chunk by chunk."""
+    if len(X.shape) != 2 or X.shape[0] == 0 or X.shape[1] == 0:
+        raise ValueError(f"{name} must be non-empty 2-D (n_samples, n_features), got shape "
+                         f"{X.shape}")
+    if net.n_features_in is not None and X.shape[1] != net.n_features_in:
+        raise ValueError(f"{name} has {X.shape[1]} features, but the network expects "
+                         f"{net.n_features_in}")
+    if X.dtype != net.dtype:
+        X = X.astype(net.dtype)
+    if not assume_finite:
+        for start, chunk in X.chunks():
+            try:
+                assert_finite(chunk, name)
+            except ValueError:
+                i, j = np.argwhere(~np.isfinite(chunk))[0]
+                raise ValueError(f"{name} contains NaN or infinity (first at row {start + i}, "
+                                 f"column {j})") from None
+    return X
+
+
 def check_X(net, X, name="X", assume_finite=False):
-    """``X`` as a C-contiguous 2-D finite array of the network's dtype, or a clear error.
+    """``X`` as a C-contiguous 2-D finite array of the network's dtype, or a clear error; a row
+    source (:func:`is_row_source`, e.g. a dataset on disk) stays one, checked in chunks.
 
     ``assume_finite=True`` skips the finiteness test (a pass over ``X``), for callers that have
     just made it themselves (the estimators, through scikit-learn's ``validate_data``)."""
+    if is_row_source(X):
+        return _check_rows(net, X, name, assume_finite)
     if not isinstance(X, np.ndarray):
         X = np.asarray(X)
     if X.dtype.kind not in "fiub":
@@ -168,8 +200,9 @@ def split_validation(y, fraction, task, seed):
 @dataclass(eq=False)
 class PreparedData:
     """What one ``fit`` trains on, checked and converted: the training arrays (``w`` None
-    without sample weights), the validation triple or None, and the batch size in rows
-    (``full``: one batch of every row, in order)."""
+    without sample weights; ``X`` may be a row source, :func:`is_row_source`, read a batch at
+    a time), the validation triple or None, and the batch size in rows (``full``: one batch
+    of every row, in order)."""
 
     X: np.ndarray
     y: np.ndarray
