@@ -200,14 +200,8 @@ def load_dataset(name_or_path, *, target=None, data_dir=None, task=None,
                              f"({', '.join(GENERATED)}), not to {str(name_or_path)!r}")
     if named:
         return _load_named(name, target, data_dir, task, download)
-    folder = _resolve_path(name_or_path, data_dir) if isinstance(name_or_path, (str, Path)) \
-        else None
-    if folder is not None and folder.is_dir():
-        if target is not None or features or drop:
-            raise ValueError("target, features and drop name the columns of a table; a dataset "
-                             "folder gives its target as y.npy (gdlab data convert selects a "
-                             "table's columns)")
-        return _load_folder(folder, task)
+    if isinstance(name_or_path, (str, Path)) and _resolve_path(name_or_path, data_dir).is_dir():
+        return _load_folder(_resolve_path(name_or_path, data_dir), task, target or features or drop)
     path = resolve_file(name_or_path, data_dir)
     if path.suffix.lower() in TABLE_SUFFIXES:
         return _load_table(path, target, features, drop, task, missing)
@@ -267,10 +261,15 @@ def _load_table(path, target, features, drop, task, missing) -> Dataset:
                    task_reason=reason, kinds=kinds, missing=counts, notes=notes)
 
 
-def _load_folder(path: Path, task) -> Dataset:
-    """A dataset folder (:mod:`gdlab.data.ondisk`): X memory-mapped, y's classes encoded."""
+def _load_folder(path: Path, task, columns) -> Dataset:
+    """A dataset folder (:mod:`gdlab.data.ondisk`): X memory-mapped, y's classes encoded;
+    ``columns``: whether a target or feature columns were named (an error here)."""
     from gdlab.data import ondisk
 
+    if columns:
+        raise ValueError("target, features and drop name the columns of a table; a dataset "
+                         "folder gives its target as y.npy (gdlab data convert selects a "
+                         "table's columns)")
     if not ondisk.is_dataset_folder(path):
         raise ValueError(f"'{path}' is a folder without {ondisk.X_FILE}: a dataset folder holds "
                          f"{ondisk.X_FILE} and {ondisk.Y_FILE} (gdlab data convert makes one "
