@@ -140,7 +140,7 @@ def test_bad_folders_are_named(tmp_path):
     with pytest.raises(ValueError, match=r"y.npy .* one value per row of X \(20\)"):
         gdlab.load_dataset(folder)
     (tmp_path / "empty").mkdir()
-    with pytest.raises(ValueError, match="folder without X.npy"):
+    with pytest.raises(ValueError, match="not a file nor a dataset folder .*X.npy"):
         gdlab.load_dataset(tmp_path / "empty")
     np.save(folder / "y.npy", np.zeros(20))
     (folder / "dataset.json").write_text(json.dumps({"feature_names": ["a", "b"]}))

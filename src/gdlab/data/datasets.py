@@ -271,9 +271,9 @@ def _load_folder(path: Path, task, columns) -> Dataset:
                          "folder gives its target as y.npy (gdlab data convert selects a "
                          "table's columns)")
     if not ondisk.is_dataset_folder(path):
-        raise ValueError(f"'{path}' is a folder without {ondisk.X_FILE}: a dataset folder holds "
-                         f"{ondisk.X_FILE} and {ondisk.Y_FILE} (gdlab data convert makes one "
-                         "from a table)")
+        raise ValueError(f"'{path}' is not a file nor a dataset folder (a folder holding "
+                         f"{ondisk.X_FILE} and {ondisk.Y_FILE}; gdlab data convert makes one "
+                         "from a table); give a .csv, .parquet or .npz file, or such a folder")
     X, y, w, meta = ondisk.open_folder(path)
     task = task or meta.get("task")
     _check_task(task)
