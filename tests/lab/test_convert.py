@@ -125,3 +125,19 @@ def test_a_bad_row_is_named_by_its_line(tmp_path):
     path.write_text("\n".join(lines) + "\n")
     done = gdlab_cli("data", "convert", path, "out2", "--chunk-size", "4", cwd=tmp_path)
     assert done.returncode == 2 and "line 12" in done.stderr, done.stderr
+
+
+@pytest.mark.parametrize("target", ["rooms", "area", "garden"])
+def test_the_target_is_read_as_the_in_memory_path_reads_it(table, tmp_path, target):
+    # whole numbers (classes), fractional numbers with missing cells (regression, rows
+    # dropped), booleans (classes): task, reason, classes and y as the table path finds them
+    meta = convert_table(table, tmp_path / "folder", target=target, chunk_size=6)
+    data = prepare_data(make_config(dataset=str(table), target=target, test_size=0.0,
+                                    val_size=0.0, dtype="float64"))
+    assert meta["task"] == data.task
+    assert f"{meta['task']} ({meta['task_reason']})" in data.task_note
+    assert meta["classes"] == data.classes and meta["notes"] == data.notes
+    y = np.load(tmp_path / "folder" / "y.npy")
+    if data.task == "regression":
+        y = (y - data.y_mean) / data.y_scale
+    np.testing.assert_allclose(y, np.ravel(data.y_train), rtol=1e-12)

@@ -13,7 +13,7 @@ from gdlab.data.columns import MISSING_MODES
 from gdlab.data.datasets import TASKS
 
 NAME = "data"
-DEFAULT_CHUNK_SIZE = 50_000  # gdlab.lab.convert.DEFAULT_CHUNK_SIZE, without importing pandas
+DEFAULT_CHUNK_SIZE = 10_000  # gdlab.lab.convert.DEFAULT_CHUNK_SIZE, without importing pandas
 
 
 def add_parser(subparsers) -> argparse.ArgumentParser:

@@ -7,7 +7,8 @@ The table gets the preprocessing a run on the table would learn (:mod:`gdlab.dat
 imputation (median for numbers, most frequent value for categories) and one-hot encoding,
 learnt on every kept row of the file, in three passes over it:
 
-1. the columns' kinds, the rows kept and the target (its task and classes);
+1. the columns' kinds, the rows kept and the target's distinct values (its task and classes,
+   :mod:`gdlab.data.chunked`);
 2. the fill values: each number column spooled to a temporary file on disk and given to
    scikit-learn's SimpleImputer one column at a time; the categories counted chunk by chunk
    (SimpleImputer's most frequent value: the largest count, ties to the smallest value);
@@ -31,9 +32,10 @@ import numpy as np
 from gdlab import _checks
 from gdlab.data import columns as cols
 from gdlab.data import ondisk
+from gdlab.data.chunked import TargetValues, encode_chunk
 from gdlab.data.tables import MISSING_MARKERS, TABLE_SUFFIXES
 
-DEFAULT_CHUNK_SIZE = 50_000
+DEFAULT_CHUNK_SIZE = 10_000
 
 
 def _chunks(path: Path, chunk_size: int):
@@ -146,10 +148,9 @@ def _merge_kind(old, new, name, series, lines, source):
 
 
 def _first_pass(t: _Table):
-    """Columns, kinds, kept rows and the target's values (pass 1)."""
-    import pandas as pd
-
-    kinds, targets, counts, n_rows, dropped = None, [], Counter(), 0, [0, 0]
+    """Columns, kinds, kept rows and the target's distinct values (pass 1)."""
+    kinds, counts, n_rows, dropped = None, Counter(), 0, [0, 0]
+    values = TargetValues()
     for start, frame in t.passes("1/3 columns"):
         lines = t.lines(start, len(frame))
         if kinds is None:
@@ -161,7 +162,7 @@ def _first_pass(t: _Table):
             if series.notna().any():
                 kinds[name] = _merge_kind(kinds[name], cols.column_kind(series), name, series,
                                           lines[keep], t.source)
-        targets.append(frame[t.target][keep])
+        values.add(frame[t.target][keep], lines[keep], t)
         n_rows += int(keep.sum())
     if not n_rows:
         raise ValueError(f"no rows of {t.source} are left once rows with missing values are "
@@ -177,7 +178,7 @@ def _first_pass(t: _Table):
                        f'"{t.target}"')
     if dropped[1]:
         t.notes.append(f"dropped {dropped[1]} row(s) with missing cells (--missing drop)")
-    return pd.concat(targets, ignore_index=True)
+    return values
 
 
 def _kept(t, frame, lines, counts, dropped):
@@ -198,10 +199,11 @@ def _kept(t, frame, lines, counts, dropped):
 
 
 def _clean_chunk(t, start, frame):
-    """The kept rows of a chunk, their features cleaned by the recorded kinds."""
+    """The kept rows of a chunk: their features cleaned by the recorded kinds, their target."""
     lines = t.lines(start, len(frame))
     keep = _kept(t, frame, lines, Counter(), [0, 0])
-    return cols.clean_features(frame[keep], t.kinds, lines[keep], t.source)
+    return (cols.clean_features(frame[keep], t.kinds, lines[keep], t.source),
+            frame[t.target][keep])
 
 
 def _fill_values(t: _Table, spool: Path) -> dict:
@@ -215,7 +217,7 @@ def _fill_values(t: _Table, spool: Path) -> dict:
     counters = {n: Counter() for n in others}
     try:
         for start, frame in t.passes("2/3 fill values"):
-            clean = _clean_chunk(t, start, frame)
+            clean = _clean_chunk(t, start, frame)[0]
             for name in numbers:
                 files[name].write(clean[name].to_numpy(dtype=np.float64).tobytes())
             for name in others:
@@ -248,9 +250,9 @@ def _fill_values(t: _Table, spool: Path) -> dict:
     return record
 
 
-def _write_rows(t: _Table, record: dict, folder: Path, dtype):
-    """Impute and encode every kept row into X.npy, learning the scaling (pass 3); returns
-    the fitted preprocessing."""
+def _write_rows(t: _Table, record: dict, folder: Path, dtype, target):
+    """Impute and encode every kept row into X.npy and its target into y.npy, learning the
+    scaling (pass 3); returns the fitted preprocessing. ``target``: (task, classes)."""
     from sklearn.preprocessing import StandardScaler
 
     from gdlab.data.preprocess import preprocessor_from_record
@@ -260,18 +262,23 @@ def _write_rows(t: _Table, record: dict, folder: Path, dtype):
     n_out = len(pre.named_steps["encode"].get_feature_names_out())
     X = np.lib.format.open_memmap(folder / ondisk.X_FILE, mode="w+", dtype=dtype,
                                   shape=(t.n_rows, n_out))
+    y = np.lib.format.open_memmap(folder / ondisk.Y_FILE, mode="w+", shape=(t.n_rows,),
+                                  dtype=np.int64 if target[0] == "classification" else np.float64)
+    where = f'column "{t.target}" of {t.source}'
     scaler, row = StandardScaler(), 0
     for start, frame in t.passes("3/3 rows"):
-        clean = _clean_chunk(t, start, frame)
+        clean, labels = _clean_chunk(t, start, frame)
         if not len(clean):
             continue
+        y[row:row + len(clean)] = encode_chunk(labels, *target, where)
         block = pre.transform(clean)
         if k:
             scaler.partial_fit(block[:, :k])
         X[row:row + len(block)] = block
         row += len(block)
     X.flush()
-    del X
+    y.flush()
+    del X, y
     if k:
         record["numbers"].update(mean=scaler.mean_, var=scaler.var_, scale=scaler.scale_,
                                  n_samples_seen=int(np.max(scaler.n_samples_seen_)))
@@ -306,17 +313,14 @@ def convert_table(source, folder, *, target=None, features=None, drop=None, miss
 
 
 def _convert(t: _Table, folder: Path, task, dtype) -> dict:
-    from gdlab.data.datasets import _target
     from gdlab.data.preprocess import preprocessing_record
 
-    y_raw = _first_pass(t)
-    y, classes, task, reason = _target(y_raw, task, f'column "{t.target}" of {t.source}')
-    del y_raw
+    values = _first_pass(t)
+    task, reason, classes = values.task(task, f'column "{t.target}" of {t.source}')
     folder.mkdir(parents=True, exist_ok=True)
     with tempfile.TemporaryDirectory(dir=folder, prefix=".spool-") as spool:
         record = _fill_values(t, Path(spool))
-    pre = _write_rows(t, record, folder, dtype)
-    np.save(folder / ondisk.Y_FILE, y)
+    pre = _write_rows(t, record, folder, dtype, (task, classes))
     record = preprocessing_record(pre)
     meta = {"format": "gdlab-dataset", "name": t.path.stem, "source": str(t.path),
             "target": t.target, "task": task, "task_reason": reason, "classes": classes,
