@@ -64,11 +64,13 @@ _NAMES = {
     "minimize": "lab.minimize",
     "run_training": "lab.runs",
     "load_model": "lab.run_model",
+    "export_onnx": "lab.run_export",
+    "onnx_inputs": "lab.run_export",
 }
 
 _SUBMODULES = {
     "nn", "optim", "schedules", "training", "kernels", "distributed", "data", "estimators",
-    "lab", "report", "cli", "errors",
+    "lab", "report", "cli", "errors", "onnx",
 }
 
 __all__ = sorted(_NAMES) + ["__version__"]
