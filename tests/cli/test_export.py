@@ -189,3 +189,35 @@ def test_bad_arguments_get_one_clear_error(folder, tmp_path):
     assert proc.returncode == 2 and "should end in .onnx" in proc.stderr
     proc = gdlab_run("export", folder / "price", cwd=tmp_path)
     assert proc.returncode == 2 and "--onnx" in proc.stderr
+
+
+def test_odd_column_names_a_boolean_target_and_an_older_opset(tmp_path):
+    """Inputs named as skl2onnx names them ("floor area" -> floor_area, "2nd" -> _2nd),
+    boolean classes as int64 labels (True is 1), and --opset."""
+    rng = np.random.default_rng(5)
+    n = 120
+    frame = pd.DataFrame({"floor area": rng.uniform(20, 90, n).round(1),
+                          "2nd": rng.choice(["a", "b"], n),
+                          "sold": rng.random(n) < 0.5})
+    frame.loc[::7, "floor area"] = np.nan
+    frame.to_csv(tmp_path / "t.csv", index=False)
+    proc = gdlab_run("train", "--dataset", "t.csv", "--target", "sold", "--layers", "4",
+                     "--epochs", "3", "--out", "run", cwd=tmp_path)
+    assert proc.returncode == 0, proc.stderr
+    proc = gdlab_run("export", "run", "--onnx", "m.onnx", "--opset", "15", cwd=tmp_path)
+    assert proc.returncode == 0, proc.stderr
+    assert "opset 15" in proc.stdout
+    pred, session, _ = predict_and_export("run", "t.csv", tmp_path)
+    assert [i.name for i in session.get_inputs()] == ["floor_area", "_2nd"]
+    feed = {"floor_area": frame["floor area"].to_numpy(np.float32).reshape(-1, 1),
+            "_2nd": frame["2nd"].to_numpy(object).reshape(-1, 1)}
+    label, proba = session.run(None, feed)
+    assert label.dtype == np.int64
+    assert label.tolist() == pred["prediction"].astype(int).tolist()
+    np.testing.assert_allclose(proba, pred[["proba_False", "proba_True"]].to_numpy(), rtol=RTOL)
+    import onnx
+
+    old = onnx.load(tmp_path / "m.onnx")
+    assert [o.version for o in old.opset_import if o.domain == ""] == [15]
+    assert session_of(tmp_path / "m.onnx").run(None, feed)[0].tolist() == label.tolist()
+    assert old.metadata_props and {p.key: p.value for p in old.metadata_props}["target"] == "sold"
