@@ -189,6 +189,10 @@ def test_bad_arguments_get_one_clear_error(folder, tmp_path):
     assert proc.returncode == 2 and "should end in .onnx" in proc.stderr
     proc = gdlab_run("export", folder / "price", cwd=tmp_path)
     assert proc.returncode == 2 and "--onnx" in proc.stderr
+    proc = gdlab_run("export", folder / "price", "--onnx", "m.onnx", "--opset", "999",
+                     cwd=tmp_path)
+    assert proc.returncode == 2 and "at opset 999" in proc.stderr
+    assert len(proc.stderr.splitlines()) == 1 and not (tmp_path / "m.onnx").exists()
 
 
 def test_odd_column_names_a_boolean_target_and_an_older_opset(tmp_path):
@@ -221,3 +225,12 @@ def test_odd_column_names_a_boolean_target_and_an_older_opset(tmp_path):
     assert [o.version for o in old.opset_import if o.domain == ""] == [15]
     assert session_of(tmp_path / "m.onnx").run(None, feed)[0].tolist() == label.tolist()
     assert old.metadata_props and {p.key: p.value for p in old.metadata_props}["target"] == "sold"
+
+
+def test_the_help_lists_the_command_and_its_options(tmp_path):
+    out = gdlab_run("--help", cwd=tmp_path).stdout
+    assert "export" in out
+    out = " ".join(gdlab_run("export", "--help", cwd=tmp_path).stdout.split())
+    for text in ("--onnx FILE", "--opset N", "pip install 'gdlab[onnx]'", "output_label",
+                 "variable"):
+        assert text in out, text

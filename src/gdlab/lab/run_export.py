@@ -204,8 +204,13 @@ def convert(record: dict, opset: int | None = None):
     if clash:
         raise ValueError(f"a feature column is named {sorted(clash)[0]!r}, as an output of the "
                          "ONNX model: rename the column and train again")
-    onx = to_onnx(pipe, initial_types=input_types(record), final_types=outputs,
-                  target_opset=opset, options=options)
+    try:
+        onx = to_onnx(pipe, initial_types=input_types(record), final_types=outputs,
+                      target_opset=opset, options=options)
+    except RuntimeError as exc:
+        if opset is None:
+            raise
+        raise ValueError(f"skl2onnx cannot convert this model at opset {opset}: {exc}") from None
     if [v.name for v in onx.graph.input] != input_names(record):  # skl2onnx's naming changed
         raise ValueError(f"skl2onnx named the inputs {[v.name for v in onx.graph.input]}, not "
                          f"{input_names(record)}")
@@ -223,9 +228,15 @@ def check_export(onx, record: dict, model) -> float:
 
     import onnxruntime as ort
 
-    session = ort.InferenceSession(onx.SerializeToString(), providers=["CPUExecutionProvider"])
     rows = probe_rows(record)
-    got = session.run(None, onnx_inputs(record, rows))
+    try:
+        session = ort.InferenceSession(onx.SerializeToString(),
+                                       providers=["CPUExecutionProvider"])
+        got = session.run(None, onnx_inputs(record, rows))
+    except Exception as exc:  # onnxruntime's own errors (an opset newer than it knows, ...)
+        raise ValueError(f"onnxruntime {ort.__version__} cannot run the exported model "
+                         f"({str(exc).strip()[:300]}); nothing was written. An older opset "
+                         "(--opset N, e.g. 17) may help") from None
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
         if record["target"]["task"] == "classification":
