@@ -156,7 +156,7 @@ def test_an_array_dataset_has_one_float_input(folder):
 
 
 def test_onnx_inputs_cleans_raw_rows_as_gdlab_predict_does(folder, segment_run):
-    """The helper for users with raw rows: markers such as NA and ? are missing, booleans and
+    """gdlab.onnx_inputs, for users with raw rows: markers such as NA and ? are missing, booleans and
     text spelt as in training."""
     rows = pd.read_csv(folder / "houses.csv", keep_default_na=False, dtype=str).head(80)
     assert rows.isin(["NA", "?"]).any().any()
