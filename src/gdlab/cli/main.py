@@ -3,7 +3,8 @@
 Each command is a module of :mod:`gdlab.cli` with ``NAME``, ``add_parser(subparsers)`` and
 ``run(args)``, a thin layer over a library function: ``train`` over
 :func:`gdlab.lab.runs.run_training`, ``predict`` over
-:func:`gdlab.lab.run_predict.predict_file`, ``compare`` over :func:`gdlab.lab.compare.run_comparison`,
+:func:`gdlab.lab.run_predict.predict_file`, ``export`` over
+:func:`gdlab.lab.run_export.export_onnx`, ``compare`` over :func:`gdlab.lab.compare.run_comparison`,
 ``landscape`` over :func:`gdlab.lab.minimize.minimize`, ``explain`` over
 :func:`gdlab.lab.explain.worked_step`, ``gradcheck`` over
 :func:`gdlab.nn.gradcheck.gradcheck_network`, ``tour`` over :func:`gdlab.lab.tour.run_tour` and
@@ -23,12 +24,12 @@ from __future__ import annotations
 import argparse
 import sys
 
-from gdlab.cli import compare, explain, gradcheck, landscape, playground, predict, tour, train
+from gdlab.cli import compare, explain, export, gradcheck, landscape, playground, predict, tour, train
 from gdlab.cli.exits import EXIT_FAILED, EXIT_OK, EXIT_SIGINT, EXIT_USAGE
 
 #: the commands, in the order ``gdlab --help`` lists them
-COMMANDS = {module.NAME: module for module in (train, predict, compare, landscape, explain,
-                                                gradcheck, tour, playground)}
+COMMANDS = {module.NAME: module for module in (train, predict, export, compare, landscape,
+                                                explain, gradcheck, tour, playground)}
 
 
 def _version() -> str:
