@@ -78,6 +78,13 @@ def learning_rate(text):
         raise argparse.ArgumentTypeError(str(exc)) from None
 
 
+def learning_rate_or_auto(text):
+    """A learning rate, or ``auto``: the learning-rate range test chooses it."""
+    if text.strip().lower() == "auto":
+        return "auto"
+    return learning_rate(text)
+
+
 def positive_int(text):
     return _checked(_checks.integer, VALUE, _int(text), low=1)
 

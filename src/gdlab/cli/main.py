@@ -7,7 +7,8 @@ Each command is a module of :mod:`gdlab.cli` with ``NAME``, ``add_parser(subpars
 ``landscape`` over :func:`gdlab.lab.minimize.minimize`, ``explain`` over
 :func:`gdlab.lab.explain.worked_step`, ``gradcheck`` over
 :func:`gdlab.nn.gradcheck.gradcheck_network`, ``tour`` over :func:`gdlab.lab.tour.run_tour` and
-``playground`` over :func:`gdlab.playground.server.serve`.
+``playground`` over :func:`gdlab.playground.server.serve`; ``lr-find`` over
+:func:`gdlab.lab.lr_find.find_lr`.
 
 Nothing heavy is imported before a command runs (no scikit-learn, pandas, matplotlib, rich,
 mpi4py, torch or the playground's web stack), so ``gdlab --help`` costs little more than importing NumPy.
@@ -23,12 +24,23 @@ from __future__ import annotations
 import argparse
 import sys
 
-from gdlab.cli import compare, explain, gradcheck, landscape, playground, predict, tour, train
+from gdlab.cli import (
+    compare,
+    explain,
+    gradcheck,
+    landscape,
+    lr_find,
+    playground,
+    predict,
+    tour,
+    train,
+)
 from gdlab.cli.exits import EXIT_FAILED, EXIT_OK, EXIT_SIGINT, EXIT_USAGE
 
 #: the commands, in the order ``gdlab --help`` lists them
 COMMANDS = {module.NAME: module for module in (train, predict, compare, landscape, explain,
                                                 gradcheck, tour, playground)}
+COMMANDS[lr_find.NAME] = lr_find
 
 
 def _version() -> str:
