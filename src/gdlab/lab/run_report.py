@@ -71,14 +71,14 @@ def _results(metrics: dict) -> list:
         rows.append(["test accuracy", metrics["test_accuracy"]])
     if "test_r2" in metrics:
         units = f"in the units of \"{metrics.get('target')}\""
-        rows += [["test R²", metrics["test_r2"]], [f"test RMSE ({units})", metrics["test_rmse"]],
-                 [f"test MAE ({units})", metrics["test_mae"]]]
+        rows += [["test R²", metrics["test_r2"]],
+                 [f"test RMSE ({units})", f"{metrics['test_rmse']:.6g}"],
+                 [f"test MAE ({units})", f"{metrics['test_mae']:.6g}"]]
     if "train_accuracy" in metrics:
         rows.append(["training accuracy (final weights)", metrics["train_accuracy"]])
     rows += [[f"final training loss ({metrics.get('loss_name', 'loss')})", metrics["final_loss"]],
              ["epochs", metrics["epochs"]], ["steps", metrics["steps"]],
-             ["training time (s)", round(float(metrics["seconds"]), 2)],
-             ["stopped because", metrics["stopped_reason"]]]
+             ["training time (s)", f"{metrics['seconds']:.2f}"]]
     items = [Table("", ["result", "value"], rows)]
     per_class = metrics.get("test_per_class")
     if per_class:
@@ -115,7 +115,7 @@ def _data_items(metrics: dict, data) -> list:
     n_rows = metrics["n_train"] + metrics["n_val"] + metrics["n_test"]
     items = [Paragraph(f"{metrics['dataset']}: {n_rows} rows, split into "
                        f"{metrics['n_train']} for training, {metrics['n_val']} for validation "
-                       f"and {metrics['n_test']} for the test. {metrics.get('task_reason')}.")]
+                       f"and {metrics['n_test']} for the test; {metrics.get('task_reason')}.")]
     items += [Paragraph(f"Note: {note}", small=True) for note in metrics.get("notes") or []]
     filled = metrics.get("filled_cells") or {}
     items.append(Paragraph(
@@ -157,6 +157,6 @@ def _config_items(metrics: dict) -> list:
     config = jsonable(metrics.get("config") or {})
     rows = [[key, json.dumps(value) if not isinstance(value, str) else value]
             for key, value in config.items()]
-    rows += [["threads", metrics.get("threads")], ["workers", metrics.get("workers")]]
+    rows.append(["threads (BLAS and kernels)", metrics.get("threads")])
     return [Paragraph("Every option of the run, as ", Code("config.json"), " records it.",
                       small=True), Table("", ["option", "value"], rows)]

@@ -32,7 +32,7 @@ figure { margin: 1rem 0; } figcaption { font-size: 0.9rem; color: #444; }
 table { border-collapse: collapse; font-size: 0.85rem; font-variant-numeric: tabular-nums; }
 th, td { padding: 0.3rem 0.6rem; border-bottom: 1px solid #ddd; text-align: right;
          white-space: nowrap; }
-th { white-space: normal; vertical-align: bottom; }
+th { white-space: normal; vertical-align: bottom; } th.text { text-align: left; }
 td.text { white-space: normal; overflow-wrap: anywhere; text-align: left; min-width: 6rem; }
 table.wide { font-size: 0.8rem; } table.wide th, table.wide td { padding: 0.25rem 0.4rem; }
 th:first-child, td:first-child { text-align: left; }
@@ -258,16 +258,23 @@ def _html_inline(piece) -> str:
 WIDE_COLUMNS = 4
 
 
-def _html_cell(value, label: str) -> str:
+def _is_text(value) -> bool:
     # text that may be long (a sentence, a path) wraps; numbers and short labels stay whole
-    text = isinstance(value, str) and (len(value) > 24 or " " in value.strip())
-    css = ' class="text"' if text else ""
+    return isinstance(value, str) and (len(value) > 24 or " " in value.strip())
+
+
+def _html_cell(value, label: str) -> str:
+    css = ' class="text"' if _is_text(value) else ""
     return f'<td{css} data-label="{html.escape(label)}">{_html_inline(value)}</td>'
 
 
 def _html_table(table: Table) -> str:
     caption = f"<caption>{html.escape(table.caption)}</caption>" if table.caption else ""
-    head = "".join(f"<th>{html.escape(str(h))}</th>" for h in table.header)
+    # a column whose first cell is text is headed on the left, as its cells are
+    first = table.rows[0] if table.rows else []
+    text = [j < len(first) and _is_text(first[j]) for j in range(len(table.header))]
+    head = "".join(('<th class="text">' if t else "<th>") + f"{html.escape(str(h))}</th>"
+                   for h, t in zip(table.header, text))
     labels = [str(h) for h in table.header]
     body = "\n".join("<tr>" + "".join(_html_cell(v, label) for v, label in zip(row, labels))
                      + "</tr>" for row in table.rows)

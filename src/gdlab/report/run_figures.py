@@ -73,6 +73,12 @@ def lr_find_figure(lrs, losses, *, suggestion=None, rule: str = "", loss_name: s
     with styled():
         ax.plot(lrs, losses, label="smoothed training loss", **{"color": colour(0)})
         ax.set_xscale("log")
+        finite = losses[np.isfinite(losses)]
+        if finite.size:  # the blow-up at the end would flatten the rest: cap the axis above
+            lowest = int(np.argmin(finite))   # the highest loss before the lowest one
+            top = float(finite[:lowest + 1].max())
+            if finite.max() > 1.3 * top:
+                ax.set_ylim(top=top + 0.3 * (top - finite.min()) + 1e-12)
         if suggestion is not None:
             at = float(np.interp(np.log(suggestion), np.log(lrs), losses)) if lrs.size else None
             ax.axvline(suggestion, color=colour(3), linestyle="--", linewidth=1)
