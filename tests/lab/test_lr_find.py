@@ -144,3 +144,17 @@ def test_cli_lr_find_then_train_lr_auto_reaches_the_default_accuracy_on_digits(t
     assert chosen["test_accuracy"] >= default["test_accuracy"] - 0.01, (chosen, default)
     assert (tmp_path / "auto" / "lr_find.png").is_file()
     assert "Learning rate" in (tmp_path / "auto" / "report.html").read_text(encoding="utf-8")
+
+
+@pytest.mark.parametrize("args, message", [
+    (("lr-find", "--start-lr", "1", "--end-lr", "0.1"), "end_lr must be above start_lr"),
+    (("lr-find", "--suggest", "middle"), "invalid choice: 'middle'"),
+    (("lr-find", "--num-it", "5"), "num_it must be at least 10 steps"),
+    (("train", "--lr", "fast"), "learning rate 'fast' is neither a number nor 'auto'"),
+    (("train", "--lr", "-1"), "negative learning rate"),
+])
+def test_cli_bad_settings_exit_2_naming_the_problem(tmp_path, args, message):
+    proc = subprocess.run([sys.executable, "-m", "gdlab", *args, "--out", str(tmp_path / "o")],
+                          cwd=tmp_path, capture_output=True, text=True, timeout=120)
+    assert proc.returncode == 2 and message in proc.stderr, proc.stderr
+    assert "Traceback" not in proc.stderr

@@ -82,6 +82,11 @@ def learning_rate_or_auto(text):
     """A learning rate, or ``auto``: the learning-rate range test chooses it."""
     if text.strip().lower() == "auto":
         return "auto"
+    try:
+        float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"learning rate {text!r} is neither a number nor "
+                                         "'auto'") from None
     return learning_rate(text)
 
 

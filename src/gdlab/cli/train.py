@@ -47,8 +47,10 @@ def add_parser(subparsers) -> argparse.ArgumentParser:
                     "rate 1e-3, batch size 32, stopping when the training loss has not "
                     "improved by --tol for --patience epochs.",
         epilog="Outputs in --out DIR: model.npz (the model: gdlab predict DIR DATA, "
-               "gdlab.load_model(DIR)), config.json, metrics.json, history.csv, loss.png, "
-               "accuracy.png (classification), checkpoint.npz. Resume with --resume DIR.")
+               "gdlab.load_model(DIR)), report.html (and report.md), config.json, "
+               "metrics.json, history.csv, loss.png, accuracy.png and confusion_matrix.png "
+               "(classification), predicted.png (regression), lr_find.png (--lr auto), "
+               "checkpoint.npz. Resume with --resume DIR.")
     add_data_options(p)
     add_table_options(p)
     add_network_options(p.add_argument_group("model"))
