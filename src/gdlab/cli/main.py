@@ -24,23 +24,14 @@ from __future__ import annotations
 import argparse
 import sys
 
-from gdlab.cli import (
-    compare,
-    explain,
-    gradcheck,
-    landscape,
-    lr_find,
-    playground,
-    predict,
-    tour,
-    train,
-)
+from gdlab.cli import compare, explain, gradcheck, landscape, playground, predict, tour, train
+from gdlab.cli import lr_find as lr_find_command
 from gdlab.cli.exits import EXIT_FAILED, EXIT_OK, EXIT_SIGINT, EXIT_USAGE
 
 #: the commands, in the order ``gdlab --help`` lists them
 COMMANDS = {module.NAME: module for module in (train, predict, compare, landscape, explain,
                                                 gradcheck, tour, playground)}
-COMMANDS[lr_find.NAME] = lr_find
+COMMANDS[lr_find_command.NAME] = lr_find_command
 
 
 def _version() -> str:
