@@ -105,7 +105,23 @@ def runs(tmp_path_factory):
                              checkpoint_every=100, **extra)
         metrics = run_training(config, root / task, log=None)
         out[task] = (root / task, frame, metrics)
+    # an array dataset, the rate chosen by the range test
+    config = make_config(dataset="iris", layers=[8], batch_size=16, epochs=5, tol=None,
+                         lr="auto", checkpoint_every=100)
+    out["array"] = (root / "iris", None, run_training(config, root / "iris", log=None))
     return out
+
+
+def test_array_run_report_with_lr_auto_fits_a_phone_and_1100_px(chrome, runs):
+    folder, _, metrics = runs["array"]
+    assert metrics["lr_find"]["suggestion"] == metrics["config"]["lr"]
+    for width in WIDTHS:
+        page = page_at(chrome, folder / "report.html", width)
+        assert_fits(page, 4)   # loss, accuracy, confusion matrix, range test
+        text = " ".join(page["text"].split())
+        assert "Stopped because: it reached --epochs 5" in text
+        assert "4 numeric features of an array" in text
+        assert f"suggested {metrics['config']['lr']:.4g}" in text
 
 
 @pytest.mark.parametrize("task, figures", [
