@@ -31,13 +31,20 @@ def test_your_own_data_section_runs_as_written(tmp_path):
     commands = [line.split("#")[0].strip() for block in fenced(text, "bash")
                 for line in block.splitlines() if line.strip()]
     assert [c.split()[:2] for c in commands] == [["gdlab", "train"], ["gdlab", "predict"],
-                                                 ["gdlab", "export"]]
+                                                 ["gdlab", "export"], ["gdlab", "lr-find"]]
     for command in commands:
         argv = shlex.split(command)
         proc = subprocess.run([sys.executable, "-m", "gdlab", *argv[1:]], cwd=tmp_path,
                               capture_output=True, text=True, timeout=300)
         assert proc.returncode == 0, (command, proc.stderr)
     assert 'target "price": regression' in " ".join(text.split())
+    report = (tmp_path / "runs" / "houses" / "report.html").read_text(encoding="utf-8")
+    assert "Stopped because:" in report
+    assert report.count('src="data:image/png;base64,') == 2   # the curve, predicted vs actual
+    assert (tmp_path / "runs" / "houses-lr" / "lr_find.png").is_file()
+    found = np.genfromtxt(tmp_path / "runs" / "houses-lr" / "lr_find.csv", delimiter=",",
+                          names=True)
+    assert len(found) >= 10 and np.all(np.diff(found["lr"]) > 0)
     new = pd.read_csv(tmp_path / "examples" / "new_houses.csv")
     out = pd.read_csv(tmp_path / "runs" / "houses" / "predictions.csv")
     assert len(out) == len(new) and out["id"].tolist() == new["id"].tolist()

@@ -63,6 +63,8 @@ _NAMES = {
     "GDRegressor": "estimators.regressor",
     # the lab: plain functions, runs
     "minimize": "lab.minimize",
+    "lr_range_test": "lab.lr_find",
+    "find_lr": "lab.lr_find",
     "run_training": "lab.runs",
     "load_model": "lab.run_model",
     "export_onnx": "lab.run_export",

@@ -8,7 +8,8 @@ Each command is a module of :mod:`gdlab.cli` with ``NAME``, ``add_parser(subpars
 ``landscape`` over :func:`gdlab.lab.minimize.minimize`, ``explain`` over
 :func:`gdlab.lab.explain.worked_step`, ``gradcheck`` over
 :func:`gdlab.nn.gradcheck.gradcheck_network`, ``tour`` over :func:`gdlab.lab.tour.run_tour` and
-``playground`` over :func:`gdlab.playground.server.serve`.
+``playground`` over :func:`gdlab.playground.server.serve`; ``lr-find`` over
+:func:`gdlab.lab.lr_find.find_lr`.
 
 Nothing heavy is imported before a command runs (no scikit-learn, pandas, matplotlib, rich,
 mpi4py, torch or the playground's web stack), so ``gdlab --help`` costs little more than importing NumPy.
@@ -25,11 +26,12 @@ import argparse
 import sys
 
 from gdlab.cli import compare, explain, export, gradcheck, landscape, playground, predict, tour, train
+from gdlab.cli import lr_find as lr_find_command
 from gdlab.cli.exits import EXIT_FAILED, EXIT_OK, EXIT_SIGINT, EXIT_USAGE
 
 #: the commands, in the order ``gdlab --help`` lists them
-COMMANDS = {module.NAME: module for module in (train, predict, export, compare, landscape,
-                                                explain, gradcheck, tour, playground)}
+COMMANDS = {module.NAME: module for module in (train, predict, export, lr_find_command, compare,
+                                                landscape, explain, gradcheck, tour, playground)}
 
 
 def _version() -> str:
