@@ -4,7 +4,8 @@ The package is laid out along the path of one training step (docs/architecture.m
 :mod:`gdlab.data` -> :mod:`gdlab.nn` (forward, loss, backward) -> :mod:`gdlab.optim` ->
 :mod:`gdlab.schedules` -> :mod:`gdlab.training` (the loop), with :mod:`gdlab.kernels`,
 :mod:`gdlab.distributed`, :mod:`gdlab.estimators`, :mod:`gdlab.lab`, :mod:`gdlab.report` and
-:mod:`gdlab.cli` around it.
+:mod:`gdlab.cli` around it; :mod:`gdlab.onnx` (skl2onnx converters, the extra ``gdlab[onnx]``)
+is imported only when asked for.
 
 Public names are resolved lazily (PEP 562) so that ``import gdlab`` loads only NumPy and
 the core; scikit-learn, matplotlib, rich and mpi4py load when a name that needs them is used.
@@ -64,13 +65,17 @@ _NAMES = {
     "GDRegressor": "estimators.regressor",
     # the lab: plain functions, runs
     "minimize": "lab.minimize",
+    "lr_range_test": "lab.lr_find",
+    "find_lr": "lab.lr_find",
     "run_training": "lab.runs",
     "load_model": "lab.run_model",
+    "export_onnx": "lab.run_export",
+    "onnx_inputs": "lab.run_export",
 }
 
 _SUBMODULES = {
     "nn", "optim", "schedules", "training", "kernels", "distributed", "data", "estimators",
-    "lab", "report", "cli", "errors",
+    "lab", "report", "cli", "errors", "onnx",
 }
 
 __all__ = sorted(_NAMES) + ["__version__"]

@@ -33,7 +33,19 @@ def test_html_is_self_contained(tmp_path, report):
     (data,) = re.findall(r'src="data:image/png;base64,([^"]+)"', html)
     img = mpimg.imread(io.BytesIO(base64.b64decode(data)), format="png")
     assert img.ndim == 3 and img.shape[0] > 100
-    assert "<td>0.1235</td>" in html and "<td>—</td>" in html
+    assert '<td data-label="value">0.1235</td>' in html
+    assert '<td data-label="value">—</td>' in html
+
+
+def test_wide_tables_are_stacked_on_a_narrow_screen_and_text_cells_wrap():
+    header = ["configuration", "runs", "final loss mean", "best val accuracy", "reached"]
+    html = Report("t").section("s", Table("", header, [["adam, batch 32, lr 0.001", 3, 0.25,
+                                                        0.9, "3/3"]]),
+                               Table("", ["a", "b"], [[1, 2]])).to_html()
+    assert html.count('<table class="wide">') == 1 and html.count("<table>") == 1
+    assert '<td class="text" data-label="configuration">adam, batch 32, lr 0.001</td>' in html
+    assert '<td data-label="reached">3/3</td>' in html
+    assert "@media (max-width: 40rem)" in html and "content: attr(data-label)" in html
 
 
 def test_markdown_links_the_saved_figure(tmp_path, report):

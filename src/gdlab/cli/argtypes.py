@@ -78,6 +78,18 @@ def learning_rate(text):
         raise argparse.ArgumentTypeError(str(exc)) from None
 
 
+def learning_rate_or_auto(text):
+    """A learning rate, or ``auto``: the learning-rate range test chooses it."""
+    if text.strip().lower() == "auto":
+        return "auto"
+    try:
+        float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"learning rate {text!r} is neither a number nor "
+                                         "'auto'") from None
+    return learning_rate(text)
+
+
 def positive_int(text):
     return _checked(_checks.integer, VALUE, _int(text), low=1)
 

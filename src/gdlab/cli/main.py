@@ -3,12 +3,14 @@
 Each command is a module of :mod:`gdlab.cli` with ``NAME``, ``add_parser(subparsers)`` and
 ``run(args)``, a thin layer over a library function: ``train`` over
 :func:`gdlab.lab.runs.run_training`, ``predict`` over
-:func:`gdlab.lab.run_predict.predict_file`, ``data convert`` over
+:func:`gdlab.lab.run_predict.predict_file`, ``export`` over
+:func:`gdlab.lab.run_export.export_onnx`, ``data convert`` over
 :func:`gdlab.lab.convert.convert_table`, ``compare`` over :func:`gdlab.lab.compare.run_comparison`,
 ``landscape`` over :func:`gdlab.lab.minimize.minimize`, ``explain`` over
 :func:`gdlab.lab.explain.worked_step`, ``gradcheck`` over
 :func:`gdlab.nn.gradcheck.gradcheck_network`, ``tour`` over :func:`gdlab.lab.tour.run_tour` and
-``playground`` over :func:`gdlab.playground.server.serve`.
+``playground`` over :func:`gdlab.playground.server.serve`; ``lr-find`` over
+:func:`gdlab.lab.lr_find.find_lr`.
 
 Nothing heavy is imported before a command runs (no scikit-learn, pandas, matplotlib, rich,
 mpi4py, torch or the playground's web stack), so ``gdlab --help`` costs little more than importing NumPy.
@@ -24,22 +26,15 @@ from __future__ import annotations
 import argparse
 import sys
 
-from gdlab.cli import (
-    compare,
-    data,
-    explain,
-    gradcheck,
-    landscape,
-    playground,
-    predict,
-    tour,
-    train,
-)
+from gdlab.cli import compare, explain, export, gradcheck, landscape, playground, predict, tour, train
+from gdlab.cli import data as data_command
+from gdlab.cli import lr_find as lr_find_command
 from gdlab.cli.exits import EXIT_FAILED, EXIT_OK, EXIT_SIGINT, EXIT_USAGE
 
 #: the commands, in the order ``gdlab --help`` lists them
-COMMANDS = {module.NAME: module for module in (train, predict, data, compare, landscape,
-                                                explain, gradcheck, tour, playground)}
+COMMANDS = {module.NAME: module for module in (train, predict, export, data_command,
+                                                lr_find_command, compare, landscape, explain,
+                                                gradcheck, tour, playground)}
 
 
 def _version() -> str:

@@ -7,16 +7,21 @@ from __future__ import annotations
 from gdlab import _checks
 from gdlab.cli.argtypes import (
     activation_name,
+    batch_size,
     column_list,
     layer_sizes,
     non_negative_float,
+    optimizer_name,
+    positive_float,
     positive_int,
     probability,
 )
 from gdlab.data.columns import MAX_CLASSES_FROM_WHOLE_NUMBERS, MISSING_MODES
 from gdlab.data.datasets import DATASETS, GENERATED, TASKS
 from gdlab.data.toy import DEFAULT_N_SAMPLES, DEFAULT_NOISE
+from gdlab.nn.init import INITIALIZERS
 from gdlab.nn.layers import ACTIVATIONS
+from gdlab.optim.registry import OPTIMIZER_NAMES
 
 #: the ``--dtype`` choices: the float types gdlab computes in
 DTYPES = tuple(dt.name for dt in _checks.FLOAT_DTYPES)
@@ -74,6 +79,39 @@ def add_model_options(parser, *, layers_default, activation_default) -> None:
     add_activation_option(parser, activation_default)
     parser.add_argument("--batchnorm", action="store_true",
                         help="batch normalisation after each hidden Dense layer")
+
+
+def add_network_options(group) -> None:
+    """The network of ``gdlab train`` and ``gdlab lr-find``: ``--layers``, ``--activation``,
+    ``--batchnorm``, ``--dropout``, ``--init`` and ``--dtype``."""
+    add_model_options(group, layers_default=(64,), activation_default="relu")
+    group.add_argument("--dropout", type=probability, default=0.0, metavar="P",
+                       help="dropout probability after each hidden activation (default: 0)")
+    group.add_argument("--init", metavar="NAME",
+                       help=f"weight initialiser: {', '.join(INITIALIZERS)} (default: "
+                            "kaiming_uniform for ReLU, xavier_uniform otherwise)")
+    add_dtype_option(group)
+
+
+def add_optimizer_options(group) -> None:
+    """How ``gdlab train`` and ``gdlab lr-find`` step: ``--optimizer``, ``--momentum``,
+    ``--weight-decay``, ``--alpha``, ``--clip-norm``, ``--clip-value``, ``--batch-size``."""
+    group.add_argument("--optimizer", type=optimizer_name, default="adam", metavar="NAME",
+                       help=f"{'|'.join(OPTIMIZER_NAMES)} (default: adam)")
+    group.add_argument("--momentum", type=non_negative_float, metavar="MU",
+                       help="momentum (sgd, momentum, nesterov, rmsprop; momentum/nesterov: 0.9)")
+    group.add_argument("--weight-decay", type=non_negative_float, metavar="LAMBDA",
+                       help="the optimizer's weight decay (PyTorch's meaning)")
+    group.add_argument("--alpha", type=non_negative_float, default=0.0,
+                       help="L2 penalty on the weights, scikit-learn's alpha (default: 0)")
+    group.add_argument("--clip-norm", type=positive_float, metavar="C",
+                       help="rescale each step's gradient to global norm at most C (exploding "
+                            "gradients)")
+    group.add_argument("--clip-value", type=positive_float, metavar="V",
+                       help="clip each gradient element to [-V, V]")
+    group.add_argument("--batch-size", type=batch_size, default=32, metavar="full|1|K",
+                       help="full = batch gradient descent, 1 = stochastic, K = mini-batches "
+                            "(default: 32)")
 
 
 def add_activation_option(parser, default) -> None:

@@ -8,26 +8,19 @@ import signal
 import sys
 
 from gdlab.cli.argtypes import (
-    batch_size,
-    learning_rate,
-    non_negative_float,
+    learning_rate_or_auto,
     non_negative_int,
-    optimizer_name,
     optional_non_negative_float,
-    positive_float,
     positive_int,
-    probability,
 )
 from gdlab.cli.exits import EXIT_FAILED, EXIT_OK, EXIT_SIGINT, EXIT_SIGTERM, UsageError
 from gdlab.cli.options import (
     add_data_options,
     add_debug_option,
-    add_dtype_option,
-    add_model_options,
+    add_network_options,
+    add_optimizer_options,
     add_table_options,
 )
-from gdlab.nn.init import INITIALIZERS
-from gdlab.optim.registry import OPTIMIZER_NAMES
 
 NAME = "train"
 
@@ -54,11 +47,13 @@ def add_parser(subparsers) -> argparse.ArgumentParser:
                     "rate 1e-3, batch size 32, stopping when the training loss has not "
                     "improved by --tol for --patience epochs.",
         epilog="Outputs in --out DIR: model.npz (the model: gdlab predict DIR DATA, "
-               "gdlab.load_model(DIR)), config.json, metrics.json, history.csv, loss.png, "
-               "accuracy.png (classification), checkpoint.npz. Resume with --resume DIR.")
+               "gdlab.load_model(DIR)), report.html (and report.md), config.json, "
+               "metrics.json, history.csv, loss.png, accuracy.png and confusion_matrix.png "
+               "(classification), predicted.png (regression), lr_find.png (--lr auto), "
+               "checkpoint.npz. Resume with --resume DIR.")
     add_data_options(p)
     add_table_options(p)
-    _add_model_group(p)
+    add_network_options(p.add_argument_group("model"))
     _add_optimisation_group(p)
     _add_stopping_group(p)
     _add_run_group(p)
@@ -66,39 +61,16 @@ def add_parser(subparsers) -> argparse.ArgumentParser:
     return p
 
 
-def _add_model_group(p) -> None:
-    m = p.add_argument_group("model")
-    add_model_options(m, layers_default=(64,), activation_default="relu")
-    m.add_argument("--dropout", type=probability, default=0.0, metavar="P",
-                   help="dropout probability after each hidden activation (default: 0)")
-    m.add_argument("--init", metavar="NAME",
-                   help=f"weight initialiser: {', '.join(INITIALIZERS)} (default: "
-                        "kaiming_uniform for ReLU, xavier_uniform otherwise)")
-    add_dtype_option(m)
-
-
 def _add_optimisation_group(p) -> None:
     o = p.add_argument_group("optimisation")
-    o.add_argument("--optimizer", type=optimizer_name, default="adam", metavar="NAME",
-                   help=f"{'|'.join(OPTIMIZER_NAMES)} (default: adam)")
-    o.add_argument("--lr", type=learning_rate, default=1e-3, help="learning rate (default: 1e-3)")
-    o.add_argument("--momentum", type=non_negative_float, metavar="MU",
-                   help="momentum (sgd, momentum, nesterov, rmsprop; momentum/nesterov: 0.9)")
-    o.add_argument("--weight-decay", type=non_negative_float, metavar="LAMBDA",
-                   help="the optimizer's weight decay (PyTorch's meaning)")
-    o.add_argument("--alpha", type=non_negative_float, default=0.0,
-                   help="L2 penalty on the weights, scikit-learn's alpha (default: 0)")
-    o.add_argument("--clip-norm", type=positive_float, metavar="C",
-                   help="rescale each step's gradient to global norm at most C (exploding gradients)")
-    o.add_argument("--clip-value", type=positive_float, metavar="V",
-                   help="clip each gradient element to [-V, V]")
+    add_optimizer_options(o)
+    o.add_argument("--lr", type=learning_rate_or_auto, default=1e-3,
+                   help="learning rate (default: 1e-3), or 'auto': run the learning-rate range "
+                        "test first (as gdlab lr-find) and train with the rate it suggests")
     o.add_argument("--schedule", metavar="SPEC",
                    help="learning-rate schedule NAME[:key=value,...] with PyTorch's names, e.g. "
                         "cosine:T_max=50, step:step_size=10,gamma=0.5, exponential:gamma=0.95, "
                         "plateau:factor=0.5,patience=3; the horizon defaults to --epochs")
-    o.add_argument("--batch-size", type=batch_size, default=32, metavar="full|1|K",
-                   help="full = batch gradient descent, 1 = stochastic, K = mini-batches "
-                        "(default: 32)")
 
 
 def _add_stopping_group(p) -> None:

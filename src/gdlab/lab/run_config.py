@@ -25,6 +25,10 @@ DEFAULT_CONFIG = {
 }
 
 
+#: ``lr`` that asks for the learning-rate range test to choose the rate (``--lr auto``)
+AUTO_LR = "auto"
+
+
 def make_config(**overrides) -> dict:
     """A complete configuration: the defaults with ``overrides``; unknown keys are an error."""
     unknown = sorted(set(overrides) - set(DEFAULT_CONFIG))
@@ -39,6 +43,10 @@ def make_config(**overrides) -> dict:
     for key in ("features", "drop"):
         if config[key] is not None:
             config[key] = [str(c) for c in config[key]] or None
+    if isinstance(config["lr"], str):
+        if config["lr"].strip().lower() != AUTO_LR:
+            raise ValueError(f"lr must be a number > 0 or {AUTO_LR!r}, got {config['lr']!r}")
+        config["lr"] = AUTO_LR
     config["missing"] = _checks.choice("missing", config["missing"], MISSING_MODES,
                                        kind="--missing mode")
     test, val = (_checks.fraction(k, config[k]) for k in ("test_size", "val_size"))

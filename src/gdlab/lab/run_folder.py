@@ -13,8 +13,20 @@ import numpy as np
 
 CONFIG_FILE, METRICS_FILE, HISTORY_FILE = "config.json", "metrics.json", "history.csv"
 CHECKPOINT_FILE, MODEL_FILE = "checkpoint.npz", "model.npz"
+REPORT_FILE = "report.html"
+#: the figures a run may write, each with its caption in the report
+FIGURES = {
+    "loss.png": "Training and validation loss per epoch.",
+    "accuracy.png": "Training and validation accuracy per epoch.",
+    "confusion_matrix.png": "Confusion matrix of the test set: rows are the true classes, "
+                            "columns the predicted ones; the colour is the share of the row.",
+    "predicted.png": "Predicted against actual values of the test set, in the target's units; "
+                     "on the dashed line the prediction is exact.",
+    "lr_find.png": "The learning-rate range test that chose the rate (--lr auto).",
+}
 #: files a run writes; --force removes them before a different run takes the folder
-RUN_FILES = (CONFIG_FILE, METRICS_FILE, HISTORY_FILE, MODEL_FILE, "loss.png", "accuracy.png")
+RUN_FILES = (CONFIG_FILE, METRICS_FILE, HISTORY_FILE, MODEL_FILE, REPORT_FILE, "report.md",
+             *FIGURES)
 
 
 def fresh_run_dir(kind: str = "train", root="runs") -> Path:
@@ -69,16 +81,29 @@ def _cell(v):
     return "" if v is None or (isinstance(v, float) and math.isnan(v)) else repr(float(v))
 
 
-def write_plots(out: Path, history: dict, task: str, dataset: str) -> list[Path]:
-    from gdlab.report import plots
+def write_plots(out: Path, history: dict, task: str, dataset: str, *, metrics=None,
+                predicted=None, actual=None, lr_found=None) -> list[Path]:
+    """The run's figures (:data:`FIGURES`): the curves; with ``metrics``, the confusion matrix
+    (classification) or, with the test values ``predicted`` and ``actual``, predicted against
+    actual (regression); with ``lr_found`` (an :class:`gdlab.lab.lr_find.LRFindResult`), the
+    range test. Returns the paths written."""
+    from gdlab.report import plots, run_figures
 
     loss_name = "cross-entropy" if task == "classification" else "MSE, standardised target"
-    paths = [plots.save(plots.loss_figure(history, loss_name=loss_name, dataset=dataset),
-                        out / "loss.png")]
+    figures = {"loss.png": plots.loss_figure(history, loss_name=loss_name, dataset=dataset)}
     if task == "classification":
-        paths.append(plots.save(plots.accuracy_figure(history, dataset=dataset),
-                                out / "accuracy.png"))
-    return paths
+        figures["accuracy.png"] = plots.accuracy_figure(history, dataset=dataset)
+        if metrics and metrics.get("test_confusion_matrix"):
+            figures["confusion_matrix.png"] = run_figures.confusion_figure(
+                metrics["test_confusion_matrix"], metrics["classes"], dataset=dataset)
+    elif predicted is not None:
+        figures["predicted.png"] = run_figures.predicted_figure(
+            actual, predicted, target=(metrics or {}).get("target") or "target", dataset=dataset)
+    if lr_found is not None:
+        figures["lr_find.png"] = run_figures.lr_find_figure(
+            lr_found.lrs, lr_found.smoothed, suggestion=lr_found.suggestion,
+            rule=lr_found.rule, loss_name=lr_found.loss_name, dataset=dataset)
+    return [plots.save(fig, out / name) for name, fig in figures.items()]
 
 
 def clear_folder(out: Path) -> None:

@@ -29,13 +29,23 @@ def evaluate(trainer, data, config: dict) -> dict:
         out["train_accuracy"] = float(np.mean(np.argmax(train_out, axis=1) == data.y_train))
     if data.X_test is None:
         return out
+    pred = test_predictions(net, data)
+    if data.task == "classification":
+        out.update(classification_metrics(data.y_test, pred, data.classes))
+    else:
+        out.update(regression_metrics(data.y_test, pred))
+    return out
+
+
+def test_predictions(net, data):
+    """The network's predictions on the test part: class indices for a classifier, values in
+    the target's own units for a regressor (None without a test part)."""
+    if data.X_test is None:
+        return None
     pred = predict_chunked(net, data.X_test)
     if data.task == "classification":
-        out.update(classification_metrics(data.y_test, np.argmax(pred, axis=1), data.classes))
-    else:
-        values = pred[:, 0].astype(np.float64) * data.y_scale + data.y_mean
-        out.update(regression_metrics(data.y_test, values))
-    return out
+        return np.argmax(pred, axis=1)
+    return pred[:, 0].astype(np.float64) * data.y_scale + data.y_mean
 
 
 def regression_metrics(y_true, y_pred, prefix="test_") -> dict:

@@ -25,6 +25,7 @@ import numpy as np
 from gdlab.errors import CheckpointError, DivergenceError
 from gdlab.kernels import threads as kernel_threads
 from gdlab.lab.run_config import (  # noqa: F401 - DEFAULT_CONFIG is public here too
+    AUTO_LR,
     DEFAULT_CONFIG,
     check_folder,
     make_config,
@@ -43,8 +44,9 @@ from gdlab.lab.run_folder import (  # noqa: F401 - fresh_run_dir is public here 
     write_json,
     write_plots,
 )
-from gdlab.lab.run_metrics import evaluate, stop_reason
+from gdlab.lab.run_metrics import evaluate, stop_reason, test_predictions
 from gdlab.lab.run_model import save_model
+from gdlab.lab.run_report import write_report
 from gdlab.training import checkpoint as ckpt
 
 
@@ -83,17 +85,11 @@ def run_training(config: dict, out=None, *, resume: bool = False, force: bool = 
     root = comm is None or comm.rank == 0
     if workers > 1 and comm is None:  # the MPI runner calls this in each rank, with its comm
         raise ValueError("--workers > 1 needs the distributed runner")
-    if resume:
-        config, out, state, meta = _resume(config, out, log)
-    else:
-        config = make_config(**{k: v for k, v in config.items() if k != "schedule_horizon"})
-        out = Path(out) if out is not None else fresh_run_dir("train")
-        state, meta = None, {}
-        if root:
-            check_folder(out, config, force=force)
-    data = prepare_data(config)
+    config, out, state, meta, data, lr_found = _start(config, out, resume, force, root, log)
     for line in describe_data(data):
         log(line)
+    if lr_found is not None:
+        log(lr_choice(lr_found))
     snapshot = _EpochSnapshot()
     # built (and so validated) before anything is written into the folder
     trainer = build_trainer(config, data, progress=progress, comm=comm,
@@ -115,7 +111,26 @@ def run_training(config: dict, out=None, *, resume: bool = False, force: bool = 
     stopped = _train(trainer, data, config, out, state, meta, snapshot, root, log)
     if stopped == "interrupted":
         return _interrupted(out, state, snapshot)
-    return _finish(trainer, data, config, out, stopped, workers, root)
+    return _finish(trainer, data, config, out, stopped, workers, root, lr_found)
+
+
+def _start(config, out, resume, force, root, log):
+    """The configuration (``lr="auto"`` resolved), the folder, the checkpoint's state and
+    metadata to resume from, the prepared data and the range test (None without ``auto``)."""
+    data = lr_found = None
+    if resume:
+        config, out, state, meta = _resume(config, out, log)
+    else:
+        config = make_config(**{k: v for k, v in config.items() if k != "schedule_horizon"})
+        if config["lr"] == AUTO_LR:  # the rate is chosen first: config.json records it
+            config, data, lr_found = auto_lr(config)
+        out = Path(out) if out is not None else fresh_run_dir("train")
+        state, meta = None, {}
+        if root:
+            check_folder(out, config, force=force)
+    if data is None:
+        data = prepare_data(config)
+    return config, out, state, meta, data, lr_found
 
 
 def _resume(config, out, log):
@@ -225,8 +240,30 @@ def describe_data(data) -> list[str]:
     return lines
 
 
-def _finish(trainer, data, config, out, stopped, workers, root):
-    """The run's metrics, written with the model, the history and the figures (rank 0)."""
+def auto_lr(config: dict) -> tuple[dict, object, object]:
+    """``lr="auto"``: the learning-rate range test (:func:`gdlab.lab.lr_find.find_lr`) on the
+    run's data and model chooses the rate; returns the configuration with it, the prepared
+    data and the test's result."""
+    from gdlab.lab.lr_find import find_lr
+
+    data = prepare_data(config)
+    found = find_lr(config, data)
+    return {**config, "lr": found.suggestion}, data, found
+
+
+def lr_choice(found) -> str:
+    """The line that says which rate ``--lr auto`` chose, and how."""
+    from gdlab.lab.lr_find import RULE_TEXT
+
+    return (f"--lr auto: the learning-rate range test ({len(found.lrs)} steps from "
+            f"{found.lrs[0]:.3g} to {found.lrs[-1]:.3g}) suggests {found.suggestion:.4g} "
+            f"({found.rule} rule: {RULE_TEXT[found.rule]}); training with --lr "
+            f"{found.suggestion:.4g}")
+
+
+def _finish(trainer, data, config, out, stopped, workers, root, lr_found=None):
+    """The run's metrics, written with the model, the history, the figures and the report
+    (rank 0)."""
     history = trainer.history.as_dict()
     metrics = {
         "dataset": data.name, "target": data.target, "task": data.task,
@@ -241,11 +278,18 @@ def _finish(trainer, data, config, out, stopped, workers, root):
         "features": data.feature_names, "filled_cells": data.missing, "notes": data.notes,
         "config": config,
     }
+    if lr_found is not None:
+        metrics["lr_find"] = {"suggestion": lr_found.suggestion, "rule": lr_found.rule,
+                              "steps": len(lr_found.lrs),
+                              "stopped_because": lr_found.stopped_because}
     if root:
         save_model(out, trainer.net, data, config)
         write_json(out / METRICS_FILE, metrics)
         write_history_csv(out / HISTORY_FILE, history)
-        write_plots(out, history, data.task, data.name)
+        predicted = test_predictions(trainer.net, data) if data.task == "regression" else None
+        figures = write_plots(out, history, data.task, data.name, metrics=metrics,
+                              predicted=predicted, actual=data.y_test, lr_found=lr_found)
+        write_report(out, metrics, data, figures, lr_found)
     metrics["out"] = str(out)
     return metrics
 

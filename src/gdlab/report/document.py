@@ -1,8 +1,10 @@
 """Reports: one self-contained ``report.html`` and a ``report.md`` from the same content.
 
 The HTML file embeds its figures as base64 PNG (``data:`` URIs) and its CSS inline, so it
-needs no other file and no network; it has a viewport meta tag and a max-width layout, and
-wide tables scroll sideways, so it reads on a phone. The Markdown file links the PNG files
+needs no other file and no network; it has a viewport meta tag and a max-width layout; table
+headers and text cells wrap, and a table of more than :data:`WIDE_COLUMNS` columns is set
+smaller and, on a narrow screen, shows each row as a block of "header: value" lines, so that
+it reads on a phone and no column hides behind a sideways scroll. The Markdown file links the PNG files
 saved next to it (a figure's ``filename`` may name a subfolder, e.g. ``figures/loss.png``).
 
 A report is a title, optional intro items, then sections. Items are block elements: a str
@@ -20,7 +22,8 @@ from pathlib import Path
 
 _CSS = """
 body { font-family: system-ui, -apple-system, "Segoe UI", Roboto, sans-serif; margin: 0;
-       padding: 0 1rem; color: #1a1a1a; background: #fff; line-height: 1.5; }
+       padding: 0 1rem; color: #1a1a1a; background: #fff; line-height: 1.5;
+       overflow-wrap: break-word; }
 main { max-width: 52rem; margin: 0 auto; padding: 1rem 0 3rem; }
 h1 { font-size: 1.5rem; } h2 { font-size: 1.2rem; margin-top: 2rem; border-bottom: 1px solid #ddd; }
 img { max-width: 100%; height: auto; display: block; margin: 0.5rem 0; }
@@ -29,7 +32,22 @@ figure { margin: 1rem 0; } figcaption { font-size: 0.9rem; color: #444; }
 table { border-collapse: collapse; font-size: 0.85rem; font-variant-numeric: tabular-nums; }
 th, td { padding: 0.3rem 0.6rem; border-bottom: 1px solid #ddd; text-align: right;
          white-space: nowrap; }
+th { white-space: normal; vertical-align: bottom; } th.text { text-align: left; }
+td.text { white-space: normal; overflow-wrap: anywhere; text-align: left; min-width: 6rem; }
+table.wide { font-size: 0.8rem; } table.wide th, table.wide td { padding: 0.25rem 0.4rem; }
 th:first-child, td:first-child { text-align: left; }
+@media (max-width: 40rem) {
+  table.wide, table.wide tbody, table.wide tr, table.wide td, table.wide caption {
+    display: block; width: auto; }
+  table.wide thead { display: none; }
+  table.wide tr { border-bottom: 2px solid #ccc; padding: 0.3rem 0; }
+  table.wide td { border: none; text-align: right; white-space: normal;
+                  overflow-wrap: anywhere; min-width: 0; padding: 0.1rem 0.3rem; }
+  table.wide td::before { content: attr(data-label); float: left; font-weight: 600;
+                          text-align: left; padding-right: 0.75rem; color: #444; }
+  table.wide td:first-child { text-align: left; font-weight: 600; }
+  table.wide td:first-child::before { content: none; }
+}
 th { background: #f3f3f3; }
 caption { text-align: left; font-size: 0.9rem; color: #444; }
 code { background: #f3f3f3; padding: 0 0.2rem; overflow-wrap: anywhere; }
@@ -235,12 +253,33 @@ def _html_inline(piece) -> str:
     return html.escape(_fmt(piece))
 
 
+#: a table with more columns than this is "wide": smaller type, and on a narrow screen each
+#: row becomes a block of "header: value" lines instead of a row to scroll sideways
+WIDE_COLUMNS = 4
+
+
+def _is_text(value) -> bool:
+    # text that may be long (a sentence, a path) wraps; numbers and short labels stay whole
+    return isinstance(value, str) and (len(value) > 24 or " " in value.strip())
+
+
+def _html_cell(value, label: str) -> str:
+    css = ' class="text"' if _is_text(value) else ""
+    return f'<td{css} data-label="{html.escape(label)}">{_html_inline(value)}</td>'
+
+
 def _html_table(table: Table) -> str:
     caption = f"<caption>{html.escape(table.caption)}</caption>" if table.caption else ""
-    head = "".join(f"<th>{html.escape(str(h))}</th>" for h in table.header)
-    body = "\n".join("<tr>" + "".join(f"<td>{_html_inline(v)}</td>" for v in row) + "</tr>"
-                     for row in table.rows)
-    return (f'<div class="scroll"><table>{caption}'
+    # a column whose first cell is text is headed on the left, as its cells are
+    first = table.rows[0] if table.rows else []
+    text = [j < len(first) and _is_text(first[j]) for j in range(len(table.header))]
+    head = "".join(('<th class="text">' if t else "<th>") + f"{html.escape(str(h))}</th>"
+                   for h, t in zip(table.header, text))
+    labels = [str(h) for h in table.header]
+    body = "\n".join("<tr>" + "".join(_html_cell(v, label) for v, label in zip(row, labels))
+                     + "</tr>" for row in table.rows)
+    wide = ' class="wide"' if len(table.header) > WIDE_COLUMNS else ""
+    return (f'<div class="scroll"><table{wide}>{caption}'
             f"<thead><tr>{head}</tr></thead><tbody>\n{body}\n</tbody></table></div>")
 
 
