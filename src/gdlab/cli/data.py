@@ -65,8 +65,9 @@ def run(args) -> int:
     for note in meta["notes"]:
         print(f"note: {note}", file=sys.stderr)
     kinds = meta["preprocessing"]["columns"]
-    print(f"wrote '{args.folder}': {meta['n_samples']} rows, {len(kinds)} columns -> "
-          f"{len(meta['feature_names'])} features, target \"{meta['target']}\": "
+    n_out = len(meta["feature_names"])
+    print(f"wrote '{args.folder}': {meta['n_samples']} rows, {len(kinds)} column"
+          f"{'s' if len(kinds) != 1 else ''} -> {n_out} feature{'s' if n_out != 1 else ''}, target \"{meta['target']}\": "
           f"{meta['task']} ({meta['task_reason']}); train with gdlab train --dataset "
           f"{args.folder}")
     return EXIT_OK

@@ -87,7 +87,7 @@ class _Table:
         self.missing = _checks.choice("missing", missing, cols.MISSING_MODES,
                                       kind="--missing mode")
         self.task, self.progress = task, progress
-        self.n_rows = None
+        self.n_rows = self.n_read = None  # rows kept, rows read (pass 1 counts them)
 
     def lines(self, start, n):
         """The line of each row of a chunk (CSV: the header is line 1), or its row number."""
@@ -98,7 +98,7 @@ class _Table:
 
     def passes(self, what):
         """The chunks of one pass, shown on a progress bar when asked."""
-        bar = _Bar(what, self.n_rows) if self.progress else None
+        bar = _Bar(what, self.n_read) if self.progress else None
         try:
             for start, frame in _chunks(self.path, self.chunk_size):
                 yield start, frame
@@ -164,6 +164,8 @@ def _first_pass(t: _Table):
                                           lines[keep], t.source)
         values.add(frame[t.target][keep], lines[keep], t)
         n_rows += int(keep.sum())
+    if kinds is None or not start + len(frame):
+        raise ValueError(f"{t.source} has no data rows")
     if not n_rows:
         raise ValueError(f"no rows of {t.source} are left once rows with missing values are "
                          "dropped")
@@ -171,7 +173,7 @@ def _first_pass(t: _Table):
     if empty:
         raise ValueError(f'column "{empty[0]}" of {t.source} has no values; leave it out with '
                          f"--drop {empty[0]}")
-    t.kinds, t.n_rows, t.counts = kinds, n_rows, counts
+    t.kinds, t.n_rows, t.counts, t.n_read = kinds, n_rows, counts, start + len(frame)
     t.notes = []
     if dropped[0]:
         t.notes.append(f"dropped {dropped[0]} row(s) without a value in the target column "
