@@ -67,7 +67,8 @@ def run(args) -> int:
     kinds = meta["preprocessing"]["columns"]
     n_out = len(meta["feature_names"])
     print(f"wrote '{args.folder}': {meta['n_samples']} rows, {len(kinds)} column"
-          f"{'s' if len(kinds) != 1 else ''} -> {n_out} feature{'s' if n_out != 1 else ''}, target \"{meta['target']}\": "
+          f"{'s' if len(kinds) != 1 else ''} -> {n_out} feature{'s' if n_out != 1 else ''}, "
+          f"target \"{meta['target']}\": "
           f"{meta['task']} ({meta['task_reason']}); train with gdlab train --dataset "
           f"{args.folder}")
     return EXIT_OK
