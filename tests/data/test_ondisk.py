@@ -212,9 +212,13 @@ def test_estimators_fit_rows_on_disk_as_in_memory(folder, Estimator):
         disk = Estimator(**options).fit(rows, y)
         memory = Estimator(**options).fit(
             in_memory(ds.X[:4000], scaler.mean_, scaler.scale_, "float32"), y)
+        whole = Estimator(**options).fit(ds.rows(), ds.y)  # the folder's X, as training reads it
     for a, b in zip(disk.coefs_ + disk.intercepts_, memory.coefs_ + memory.intercepts_):
         np.testing.assert_array_equal(a, b)
     assert disk.n_features_in_ == D
+    assert whole.n_features_in_ == D and whole.n_iter_ == 2
+    np.testing.assert_array_equal(ds.rows()[:100], in_memory(ds.X[:100], scaler.mean_,
+                                                             scaler.scale_, "float32"))
     with pytest.raises(ValueError, match="lbfgs"):
         Estimator(solver="lbfgs").fit(rows, y)
 

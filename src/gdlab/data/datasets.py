@@ -84,6 +84,20 @@ class Dataset:
         """True for a dataset folder: ``X`` is a memory map of ``X.npy``, never read whole."""
         return self.folder is not None
 
+    def rows(self, dtype="float32"):
+        """A dataset folder's X as training reads it, for ``Trainer.fit`` and the estimators'
+        ``fit``: a :class:`gdlab.data.ondisk.ScaledRows` over the map, standardised with the
+        folder's recorded scaling, or else with statistics of one streaming pass over X."""
+        from gdlab.data import ondisk
+
+        if not self.on_disk:
+            raise ValueError(f"rows() reads a dataset folder; {self.name!r} is in memory: use X")
+        scaling = ondisk.folder_scaling(self.folder, self.n_features)
+        if scaling is None:
+            scaler = ondisk.streaming_scaler(self.X)
+            scaling = (scaler.mean_, scaler.scale_)
+        return ondisk.ScaledRows(self.X, None, *scaling, dtype=dtype)
+
     @property
     def is_table(self) -> bool:
         """True when ``X`` is a table of named, typed columns (a DataFrame)."""
