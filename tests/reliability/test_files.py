@@ -325,8 +325,10 @@ def test_a_run_writes_only_into_its_out_folder(tmp_path):
     assert tree(cwd) == before  # the data file and the working folder are untouched
     assert sorted(p.name for p in tmp_path.iterdir()) == ["cache", "out", "work"]
     written = sorted(p.name for p in (tmp_path / "out" / "deep").iterdir())
-    assert written == ["accuracy.png", "checkpoint.npz", "config.json", "history.csv",
-                       "loss.png", "metrics.json", "model.npz"]
+    # a classification run: docs/run-format.md's report and its confusion matrix, too
+    assert written == ["accuracy.png", "checkpoint.npz", "config.json", "confusion_matrix.png",
+                       "history.csv", "loss.png", "metrics.json", "model.npz", "report.html",
+                       "report.md"]
 
 
 @pytest.mark.slow
