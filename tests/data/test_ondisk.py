@@ -223,6 +223,39 @@ def test_estimators_fit_rows_on_disk_as_in_memory(folder, Estimator):
         Estimator(solver="lbfgs").fit(rows, y)
 
 
+@pytest.mark.parametrize("Estimator", [GDClassifier, GDRegressor])
+def test_estimators_predict_and_score_rows_on_disk_a_chunk_at_a_time(folder, Estimator):
+    """predict, predict_proba and score on the folder's rows give what they give on the same
+    arrays in memory, and read the map a chunk at a time (tracemalloc, as for fit)."""
+    ds = gdlab.load_dataset(folder)
+    scaler = streaming_scaler(ds.X)
+    whole = in_memory(ds.X, scaler.mean_, scaler.scale_, "float32")
+    rows = ScaledRows(ds.X, mean=scaler.mean_, scale=scaler.scale_, dtype="float32")
+    y = ds.y.astype(float) if Estimator is GDRegressor else ds.y
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", ConvergenceWarning)
+        est = Estimator(hidden_layer_sizes=(8,), max_iter=2, random_state=0,
+                        batch_size=256).fit(whole[:4000], y[:4000])
+    tracemalloc.start()
+    try:
+        predicted = est.predict(rows)
+        peak = tracemalloc.get_traced_memory()[1]
+    finally:
+        tracemalloc.stop()
+    assert peak < 0.1 * ds.X.nbytes, (peak, ds.X.nbytes)
+    # float32 products over chunks of another height may differ in the last bit (BLAS blocking)
+    if Estimator is GDClassifier:
+        np.testing.assert_array_equal(predicted, est.predict(whole))
+        np.testing.assert_allclose(est.predict_proba(rows), est.predict_proba(whole), rtol=1e-5)
+        assert est.score(rows, y) == est.score(whole, y)
+    else:
+        # values of order y's spread, near 0 only by cancellation: float32 rounding of that order
+        np.testing.assert_allclose(predicted, est.predict(whole), rtol=1e-5, atol=1e-5 * y.std())
+        assert est.score(rows, y) == pytest.approx(est.score(whole, y), rel=1e-6)
+    with pytest.raises(ValueError, match="expecting 120 features"):
+        est.predict(ScaledRows(ds.X[:, :60]))
+
+
 # ---- 2 MPI ranks -----------------------------------------------------------------------------
 
 def _rank_main(folder, out):

@@ -23,6 +23,7 @@ from gdlab.estimators import fitted as F
 from gdlab.estimators import params as P
 from gdlab.estimators.lbfgs import minimize_lbfgs
 from gdlab.estimators.losses import make_loss
+from gdlab.estimators.rows import check_rows, is_row_source
 from gdlab.estimators.stopping import Curves, SklearnStopping
 from gdlab.kernels.threads import limit as limit_threads
 from gdlab.nn.sequential import mlp
@@ -302,9 +303,12 @@ class GDBase(BaseEstimator):
     def _forward(self, X):
         """The network's output (logits for classifiers) on validated ``X``."""
         check_is_fitted(self, "coefs_")
-        X = validate_data(self, X, accept_sparse=["csr", "csc"],
-                          dtype=(np.float64, np.float32), reset=False, ensure_all_finite=False)
-        X = dense_finite(X, self)
+        if is_row_source(X):  # rows on disk: checked and predicted a chunk at a time
+            X = check_rows(self, X, reset=False)
+        else:
+            X = validate_data(self, X, accept_sparse=["csr", "csc"],
+                              dtype=(np.float64, np.float32), reset=False, ensure_all_finite=False)
+            X = dense_finite(X, self)
         net = self._predicting_network(X.dtype)
         with np.errstate(over="ignore", invalid="ignore"):
             out = predict_chunked(net, X.astype(net.dtype, copy=False))

@@ -1,6 +1,7 @@
-"""Rows on disk for the estimators' ``fit``: a row source (e.g.
-:class:`gdlab.data.ondisk.ScaledRows` over a memory-mapped X.npy) is trained on a batch at a
-time, never converted to one array, where scikit-learn's ``validate_data`` would read it all."""
+"""Rows on disk for the estimators: a row source (e.g. :class:`gdlab.data.ondisk.ScaledRows`
+over a memory-mapped X.npy) is trained on a batch at a time and predicted (``predict``,
+``predict_proba``, ``score``) a chunk at a time, never converted to one array, where
+scikit-learn's ``validate_data`` would read it all."""
 
 from __future__ import annotations
 
@@ -9,7 +10,7 @@ from sklearn.utils import check_array
 
 from gdlab.training.prepared import is_row_source
 
-__all__ = ["is_row_source", "rows_input"]
+__all__ = ["is_row_source", "rows_input", "check_rows"]
 
 
 def rows_input(est, X, y, *, reset: bool, y_numeric: bool):
@@ -28,6 +29,12 @@ def rows_input(est, X, y, *, reset: bool, y_numeric: bool):
     if y.shape[0] != X.shape[0]:
         raise ValueError(f"Found input variables with inconsistent numbers of samples: "
                          f"[{X.shape[0]}, {y.shape[0]}]")
+    return check_rows(est, X, reset=reset), y
+
+
+def check_rows(est, X, *, reset: bool):
+    """A row source ``X`` checked as ``validate_data`` checks an array, a chunk at a time:
+    ``n_features_in_`` set (``reset``) or compared, and every value finite."""
     if reset:
         est.n_features_in_ = X.shape[1]
         est.__dict__.pop("feature_names_in_", None)
@@ -39,4 +46,4 @@ def rows_input(est, X, y, *, reset: bool, y_numeric: bool):
             i, j = np.argwhere(~np.isfinite(chunk))[0]
             raise ValueError(f"Input X contains NaN or infinity (first at row {start + i}, "
                              f"column {j})")
-    return X, y
+    return X
