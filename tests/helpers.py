@@ -1,4 +1,7 @@
-"""Helpers shared by the tests: tolerance checks and torch conversions."""
+"""Helpers shared by the tests: tolerance checks, torch conversions, a headless Chromium."""
+
+import os
+import shutil
 
 import numpy as np
 
@@ -34,3 +37,28 @@ def torch_linear_from_dense(dense):
         if dense.bias:
             lin.bias.copy_(torch.from_numpy(dense.b.copy()))
     return lin
+
+
+def headless_chrome(width=1280, extra_args=(), capabilities=None):
+    """Debian's chromium through its chromedriver (Selenium), headless, ``width`` pixels wide.
+    Skips where either is missing, but fails under CI, which installs them."""
+    import pytest
+
+    webdriver = pytest.importorskip("selenium.webdriver")
+    from selenium.webdriver.chrome.service import Service
+
+    browser = shutil.which("chromium") or shutil.which("chromium-browser")
+    driver = shutil.which("chromedriver")
+    if browser is None or driver is None:
+        if os.environ.get("CI", "").lower() == "true":
+            pytest.fail("chromium and chromedriver are required under CI")
+        pytest.skip("needs chromium and chromedriver (apt-get install chromium chromium-driver)")
+    options = webdriver.ChromeOptions()
+    options.binary_location = browser
+    for arg in ("--headless=new", "--no-sandbox", "--disable-gpu", "--disable-dev-shm-usage",
+                "--hide-scrollbars", "--force-device-scale-factor=1",
+                f"--window-size={width},1000", *extra_args):
+        options.add_argument(arg)
+    for key, value in (capabilities or {}).items():
+        options.set_capability(key, value)
+    return webdriver.Chrome(service=Service(driver), options=options)

@@ -6,14 +6,13 @@ checked against pandas' count of the table written here."""
 
 from __future__ import annotations
 
-import os
-import shutil
 import subprocess
 import sys
 
 import numpy as np
 import pandas as pd
 import pytest
+from helpers import headless_chrome
 
 from gdlab.lab.runs import make_config, run_training
 
@@ -39,23 +38,9 @@ return {images: imgs.length,
 
 @pytest.fixture(scope="module")
 def chrome():
-    webdriver = pytest.importorskip("selenium.webdriver")
-    from selenium.webdriver.chrome.service import Service
-
-    browser, driver = shutil.which("chromium") or shutil.which("chromium-browser"), shutil.which(
-        "chromedriver")
-    if browser is None or driver is None:
-        if os.environ.get("CI", "").lower() == "true":
-            pytest.fail("chromium and chromedriver are required under CI")
-        pytest.skip("needs chromium and chromedriver (apt-get install chromium chromium-driver)")
-    options = webdriver.ChromeOptions()
-    options.binary_location = browser
-    for arg in ("--headless=new", "--no-sandbox", "--disable-gpu", "--disable-dev-shm-usage",
-                "--hide-scrollbars", "--force-device-scale-factor=1", "--window-size=1280,1000"):
-        options.add_argument(arg)
-    chrome = webdriver.Chrome(service=Service(driver), options=options)
-    yield chrome
-    chrome.quit()
+    browser = headless_chrome()
+    yield browser
+    browser.quit()
 
 
 def page_at(chrome, path, width):

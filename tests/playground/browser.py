@@ -1,13 +1,11 @@
 """Headless Chromium for the playground's page tests (Debian's chromium and chromedriver,
 through Selenium): the browser, waiting for the page, screenshots, phones, overflow."""
 
-import os
-import shutil
 import time
 from pathlib import Path
 
 import numpy as np
-import pytest
+from helpers import headless_chrome
 
 ROOT = Path(__file__).resolve().parents[2]
 WIDTH = 1280
@@ -15,24 +13,9 @@ NEG, POS = np.array([245, 147, 34]), np.array([8, 119, 189])   # the page's clas
 
 
 def _chrome():
-    webdriver = pytest.importorskip("selenium.webdriver")
-    from selenium.webdriver.chrome.service import Service
-
-    browser = shutil.which("chromium") or shutil.which("chromium-browser")
-    driver = shutil.which("chromedriver")
-    if browser is None or driver is None:
-        if os.environ.get("CI", "").lower() == "true":
-            pytest.fail("chromium and chromedriver are required under CI")
-        pytest.skip("needs chromium and chromedriver (apt-get install chromium chromium-driver)")
-    options = webdriver.ChromeOptions()
-    options.binary_location = browser
-    for arg in ("--headless=new", "--no-sandbox", "--disable-gpu", "--disable-dev-shm-usage",
-                "--hide-scrollbars", "--force-device-scale-factor=1",
-                f"--window-size={WIDTH},1000", "--disable-background-networking",
-                "--disable-component-update", "--no-first-run"):
-        options.add_argument(arg)
-    options.set_capability("goog:loggingPrefs", {"browser": "ALL"})
-    return webdriver.Chrome(service=Service(driver), options=options)
+    return headless_chrome(
+        WIDTH, ("--disable-background-networking", "--disable-component-update", "--no-first-run"),
+        {"goog:loggingPrefs": {"browser": "ALL"}})
 
 
 def _until(browser, script, timeout=120):
