@@ -6,6 +6,7 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
+from gdlab.cli import train
 from gdlab.cli.argtypes import non_negative_int, positive_float, positive_int
 from gdlab.cli.exits import EXIT_OK
 from gdlab.cli.options import (
@@ -18,13 +19,6 @@ from gdlab.cli.options import (
 from gdlab.lab.lr_find import CSV_FILE, END_LR, NUM_IT, PLOT_FILE, RULES, START_LR
 
 NAME = "lr-find"
-#: the options that become the run's configuration (as ``gdlab train``'s)
-CONFIG_OPTIONS = (
-    "dataset", "target", "data_dir", "task", "n_samples", "noise", "layers", "activation",
-    "batchnorm", "dropout", "init", "dtype", "optimizer", "momentum", "weight_decay", "alpha",
-    "batch_size", "seed", "clip_norm", "clip_value", "features", "drop", "missing",
-    "test_size", "val_size",
-)
 
 
 def add_parser(subparsers) -> argparse.ArgumentParser:
@@ -67,7 +61,9 @@ def run(args) -> int:
     from gdlab.lab.run_config import make_config
     from gdlab.lab.run_folder import fresh_run_dir
 
-    config = make_config(**{k: getattr(args, k) for k in CONFIG_OPTIONS})
+    # train's configuration keys, those of them that this command's parser has
+    config = make_config(**{k: getattr(args, k) for k in train.CONFIG_OPTIONS
+                            if hasattr(args, k)})
     found = find_lr(config, start_lr=args.start_lr, end_lr=args.end_lr, num_it=args.num_it,
                     rule=args.suggest)
     out = Path(args.out) if args.out else fresh_run_dir("lr-find")

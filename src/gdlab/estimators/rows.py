@@ -8,7 +8,7 @@ from __future__ import annotations
 import numpy as np
 from sklearn.utils import check_array
 
-from gdlab.training.prepared import is_row_source
+from gdlab.training.prepared import assert_rows_finite, is_row_source
 
 __all__ = ["is_row_source", "rows_input", "check_rows"]
 
@@ -41,9 +41,5 @@ def check_rows(est, X, *, reset: bool):
     elif X.shape[1] != est.n_features_in_:
         raise ValueError(f"X has {X.shape[1]} features, but {type(est).__name__} is expecting "
                          f"{est.n_features_in_} features as input.")
-    for start, chunk in X.chunks():
-        if not np.all(np.isfinite(chunk)):
-            i, j = np.argwhere(~np.isfinite(chunk))[0]
-            raise ValueError(f"Input X contains NaN or infinity (first at row {start + i}, "
-                             f"column {j})")
+    assert_rows_finite(X, "Input X")
     return X

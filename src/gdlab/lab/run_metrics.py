@@ -17,9 +17,10 @@ LOSS_NAMES = {"classification": "cross-entropy",
               "regression": "MSE on the standardised target"}
 
 
-def evaluate(trainer, data, config: dict) -> dict:
+def evaluate(trainer, data, config: dict, test_pred=None) -> dict:
     """Test metrics and the final training loss (the objective, ``alpha`` penalty included,
-    measured on what the network trains on: for regression the standardised target)."""
+    measured on what the network trains on: for regression the standardised target).
+    ``test_pred``: :func:`test_predictions`, where the caller has them already."""
     net, loss = trainer.net, trainer.loss
     train_out = predict_chunked(net, data.X_train)
     final = float(loss(train_out, data.y_train))
@@ -29,7 +30,7 @@ def evaluate(trainer, data, config: dict) -> dict:
         out["train_accuracy"] = float(np.mean(np.argmax(train_out, axis=1) == data.y_train))
     if data.X_test is None:
         return out
-    pred = test_predictions(net, data)
+    pred = test_predictions(net, data) if test_pred is None else test_pred
     if data.task == "classification":
         out.update(classification_metrics(data.y_test, pred, data.classes))
     else:

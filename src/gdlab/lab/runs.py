@@ -265,10 +265,11 @@ def _finish(trainer, data, config, out, stopped, workers, root, lr_found=None):
     """The run's metrics, written with the model, the history, the figures and the report
     (rank 0)."""
     history = trainer.history.as_dict()
+    test_pred = test_predictions(trainer.net, data)  # one pass: the metrics and the figure
     metrics = {
         "dataset": data.name, "target": data.target, "task": data.task,
         "task_reason": data.task_note,
-        **evaluate(trainer, data, config),
+        **evaluate(trainer, data, config, test_pred),
         "epochs": trainer.epoch, "steps": trainer.step,
         "seconds": float(np.nansum(history.get("time", [0.0]))),
         "workers": workers, "threads": kernel_threads.current(), "stopped_because": stopped,
@@ -286,7 +287,7 @@ def _finish(trainer, data, config, out, stopped, workers, root, lr_found=None):
         save_model(out, trainer.net, data, config)
         write_json(out / METRICS_FILE, metrics)
         write_history_csv(out / HISTORY_FILE, history)
-        predicted = test_predictions(trainer.net, data) if data.task == "regression" else None
+        predicted = test_pred if data.task == "regression" else None
         figures = write_plots(out, history, data.task, data.name, metrics=metrics,
                               predicted=predicted, actual=data.y_test, lr_found=lr_found)
         write_report(out, metrics, data, figures, lr_found)

@@ -29,6 +29,7 @@ from gdlab.errors import DivergenceError
 from gdlab.kernels import builds
 from gdlab.optim.clip import clip_grad_norm_, clip_grad_value_
 from gdlab.training import metrics
+from gdlab.training.prepared import is_row_source
 
 
 @dataclass
@@ -77,7 +78,7 @@ class EpochRunner:
         self.distributed = comm.size > 1
         X, y, w, k = data.X, data.y, data.w, data.batch_size
         # rows on disk (a row source) are always gathered: into the buffer, standardised there
-        self._source = not isinstance(X, np.ndarray)
+        self._source = is_row_source(X)
         if self.shuffled or self.distributed or self._source:
             self._xbuf = np.empty((k, X.shape[1]), dtype=X.dtype)
             self._ybuf = np.empty((k,) + y.shape[1:], dtype=y.dtype)

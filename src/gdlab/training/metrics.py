@@ -6,6 +6,8 @@ from __future__ import annotations
 
 import numpy as np
 
+from gdlab.training.prepared import is_row_source
+
 
 def correct(out, y, w):
     """Number (or weight) of correct predictions: argmax for labels, logit > 0 for 0/1 targets."""
@@ -43,7 +45,7 @@ def predict_chunked(net, X, chunk=8192):
     """The network's output in evaluation mode, ``chunk`` rows at a time, so that predicting
     on many samples does not hold every layer's activations for all of them at once. Rows on
     disk (a row source with ``chunks``) are read a chunk at a time, of the source's size."""
-    if hasattr(X, "chunks") and not isinstance(X, np.ndarray):
+    if is_row_source(X):
         out = np.empty((X.shape[0], net.n_outputs), dtype=net.dtype)
         for start, rows in X.chunks():
             out[start:start + rows.shape[0]] = net.predict(rows)

@@ -58,14 +58,19 @@ def _check_rows(net, X, name, assume_finite):
     if X.dtype != net.dtype:
         X = X.astype(net.dtype)
     if not assume_finite:
-        for start, chunk in X.chunks():
-            try:
-                assert_finite(chunk, name)
-            except ValueError:
-                i, j = np.argwhere(~np.isfinite(chunk))[0]
-                raise ValueError(f"{name} contains NaN or infinity (first at row {start + i}, "
-                                 f"column {j})") from None
+        assert_rows_finite(X, name)
     return X
+
+
+def assert_rows_finite(X, name="X"):
+    """:func:`assert_finite` over a row source, a chunk at a time, naming the row of ``X``."""
+    for start, chunk in X.chunks():
+        try:
+            assert_finite(chunk, name)
+        except ValueError:
+            i, j = np.argwhere(~np.isfinite(chunk))[0]
+            raise ValueError(f"{name} contains NaN or infinity (first at row {start + i}, "
+                             f"column {j})") from None
 
 
 def check_X(net, X, name="X", assume_finite=False):
