@@ -3,6 +3,7 @@
     python benchmarks/bench_scaling.py                         # B1, B2, B3 at 1 and 2 threads
     python benchmarks/bench_scaling.py --threads 1 2 4 8 16    # a machine with 16 cores
     python benchmarks/bench_scaling.py --only B1 --repeats 3 --quick --markdown scaling.md
+    python benchmarks/bench_scaling.py --only B1 --rivals gdlab torch sklearn floor
 
 Protocol (issue 26): for each thread count, each measurement of each rival is a fresh process
 started with ``OMP_NUM_THREADS``, ``OPENBLAS_NUM_THREADS`` and ``MKL_NUM_THREADS`` set to that
@@ -77,6 +78,9 @@ def threads_seen():
         seen["torch"] = sys.modules["torch"].get_num_threads()
     if sys.modules.get("gdlab.kernels.threads") is not None:
         seen["gdlab_kernels"] = sys.modules["gdlab.kernels.threads"].current()
+    c_build = sys.modules.get("gdlab.kernels._ckernels")
+    if c_build is not None:  # the BLAS's threaded products that ran on the kernels' pool
+        seen["blas_calls_on_kernel_threads"] = c_build.blas_calls_shared()
     return seen
 
 
@@ -104,7 +108,8 @@ def run(args):
         {"gdlab-numpy"} if not (have_c or have_numba) else set())
     results = {}
     for bench in args.only:
-        rivals = [r for r in RIVALS[bench] if r not in drop]
+        rivals = [r for r in RIVALS[bench] if r not in drop
+                  and (args.rivals is None or r in args.rivals)]
         results[bench] = {}
         for threads in args.threads:
             runs = {rival: [] for rival in rivals}
@@ -119,7 +124,15 @@ def run(args):
                 rival: dict(min(done, key=lambda d: d["seconds"]),
                             times=[d["seconds"] for d in done])
                 for rival, done in runs.items() if done}
+            save_json(args, results)  # what is measured so far survives a run cut short
     return results
+
+
+def save_json(args, results, info=None):
+    if args.json:
+        with open(args.json, "w") as f:
+            json.dump({"machine": info, "args": vars(args), "results": results}, f, indent=1,
+                      default=str)
 
 
 def ratio(t, rival, other):
@@ -164,12 +177,26 @@ def table(results, thread_counts):
     return "\n".join(lines)
 
 
+def reproduce(args):
+    """The command line that measures this table again."""
+    cmd = ["python benchmarks/bench_scaling.py", "--threads", *map(str, args.threads)]
+    if args.only != sorted(BENCHES):
+        cmd += ["--only", *args.only]
+    if args.rivals:
+        cmd += ["--rivals", *args.rivals]
+    if args.repeats != 5:
+        cmd += ["--repeats", str(args.repeats)]
+    return " ".join(cmd + (["--quick"] if args.quick else []))
+
+
 def main(argv=None):
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     p.add_argument("--worker", nargs=2, metavar=("BENCH", "RIVAL"), help=argparse.SUPPRESS)
     p.add_argument("--threads", type=int, nargs="+", default=[1, 2])
     p.add_argument("--repeats", type=int, default=5, help="fresh processes per rival (5)")
     p.add_argument("--only", nargs="+", choices=sorted(BENCHES), default=sorted(BENCHES))
+    p.add_argument("--rivals", nargs="+", default=None,
+                   help="measure only these rivals (default: all of each benchmark's)")
     p.add_argument("--quick", action="store_true", help="smaller data: a smoke test")
     p.add_argument("--json", default=None)
     p.add_argument("--markdown", default=None)
@@ -188,13 +215,9 @@ def main(argv=None):
             f"{info['blas']}, PyTorch {v['torch']}, scikit-learn {v['scikit-learn']}, numba "
             f"{v['numba']}; C kernels: {info['c_kernels']}.\n\n"
             + table(results, args.threads)
-            + f"\nReproduce with `python benchmarks/bench_scaling.py --threads "
-              f"{' '.join(map(str, args.threads))}`.\n")
+            + f"\nReproduce with `{reproduce(args)}`.\n")
     print(text)
-    if args.json:
-        with open(args.json, "w") as f:
-            json.dump({"machine": info, "args": vars(args), "results": results}, f, indent=1,
-                      default=str)
+    save_json(args, results, info)
     if args.markdown:
         with open(args.markdown, "w") as f:
             f.write(text)

@@ -282,13 +282,46 @@ print("SPIN", os.environ.get("GOMP_SPINCOUNT"))
 """
 
 
-@pytest.mark.parametrize("env", [{}, {"OMP_WAIT_POLICY": "passive"}, {"GOMP_SPINCOUNT": "7"}])
-def test_openmp_threads_give_their_cores_back_quickly_unless_the_user_chose(env):
-    """GNU OpenMP's idle threads spin for milliseconds by default, on the cores the BLAS's
-    threads need between the kernels (a step 8 times longer on 2 cores)."""
-    clean = {k: v for k, v in os.environ.items() if k not in ("GOMP_SPINCOUNT", "OMP_WAIT_POLICY")}
-    out = subprocess.run([sys.executable, "-c", SPIN, "c"], capture_output=True, text=True,
+@pytest.mark.parametrize("build", BUILDS)
+@pytest.mark.parametrize("env", [{}, {threads.SHARE_ENV: "0"}, {"OMP_WAIT_POLICY": "passive"},
+                                 {"GOMP_SPINCOUNT": "7"}])
+def test_openmp_threads_give_their_cores_back_quickly_unless_the_user_chose(env, build):
+    """GNU OpenMP's idle threads spin for milliseconds by default: on the cores that the BLAS's
+    own threads need between the kernels (a step 8 times longer on 2 cores), they give them back
+    quickly; where the BLAS runs on the kernels' threads (one pool), they stay awake for the
+    step's next product, but for less than GNU OpenMP's default."""
+    _build(build)
+    clean = {k: v for k, v in os.environ.items()
+             if k not in ("GOMP_SPINCOUNT", "OMP_WAIT_POLICY", threads.SHARE_ENV)}
+    out = subprocess.run([sys.executable, "-c", SPIN, build], capture_output=True, text=True,
                          env={**clean, **env}, timeout=120)
     assert out.returncode == 0, out.stderr
-    want = env.get("GOMP_SPINCOUNT", None if env else threads.SPINCOUNT)
+    one_pool = (build == "c" and threads.callback_setter() is not None
+                and env.get(threads.SHARE_ENV) != "0")
+    want = env.get("GOMP_SPINCOUNT", None if "OMP_WAIT_POLICY" in env else
+                   threads.SHARED_SPINCOUNT if one_pool else threads.SPINCOUNT)
     assert out.stdout.split() == ["SPIN", str(want)]
+    if want is not None:
+        assert int(want) < 300_000  # GNU OpenMP's default
+
+
+NO_C_BUILD = """
+import os, sys
+sys.modules["gdlab.kernels._ckernels"] = None  # as where no C compiler was found
+from gdlab.kernels import builds
+assert builds.build("c") is None
+builds.build("numba")
+print("SPIN", os.environ.get("GOMP_SPINCOUNT"))
+"""
+
+
+def test_a_missing_c_build_leaves_numbas_threads_the_short_spin():
+    """The C build's longer spin is for one shared pool; numba's threads, beside OpenBLAS's own,
+    must give the cores back (a B1 epoch at 2 threads took 2.3 s instead of 0.65 s)."""
+    _build("numba")
+    clean = {k: v for k, v in os.environ.items()
+             if k not in ("GOMP_SPINCOUNT", "OMP_WAIT_POLICY", threads.SHARE_ENV)}
+    out = subprocess.run([sys.executable, "-c", NO_C_BUILD], capture_output=True, text=True,
+                         env=clean, timeout=120)
+    assert out.returncode == 0, out.stderr
+    assert out.stdout.split() == ["SPIN", threads.SPINCOUNT]

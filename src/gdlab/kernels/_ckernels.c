@@ -89,7 +89,7 @@ static volatile int forked = 0;
 static THREAD_LOCAL int last_team = 1;
 
 #ifdef HAVE_ATFORK
-static void in_child(void) { forked = 1; }
+static void in_child(void);
 #endif
 
 /* The thread setting now: the BLAS's, else OpenMP's; 1 without OpenMP or after a fork. */
@@ -110,6 +110,73 @@ static int team_for(Py_ssize_t work) {
     last_team = n < most ? n : (int)most;
     return last_team;
 }
+
+/* ---- one thread pool for the BLAS and the kernels --------------------------------------- */
+
+/* OpenBLAS (pthreads build) keeps a pool of its own, whose idle threads spin for a while after
+ * each product: between two products they held the cores that the kernels' OpenMP threads
+ * needed, and a step at 2 to 16 threads took longer than at 1. OpenBLAS lets a program run its
+ * threaded jobs on the program's own threads (openblas_set_threads_callback_function, 0.3.27
+ * and newer): share_blas_threads hands it blas_jobs_on_openmp, so that the products and the
+ * kernels share OpenMP's one pool, as PyTorch's operators do. OpenBLAS still splits the work;
+ * only the threads that run the parts change, so the results are the same bits. The parts of
+ * one product wait for each other, so they must all run at once: where OpenMP cannot give one
+ * thread per part (inside a parallel region, dynamic teams, a thread limit), they run on
+ * threads started for the call. In the child of a fork() OpenBLAS gets its own pool back. */
+
+typedef void (*blas_dojob)(int thread, void *job, int data);
+typedef void (*blas_threads_callback)(int sync, blas_dojob dojob, int numjobs, size_t size,
+                                      void *jobs, int data);
+typedef void (*blas_callback_setter)(blas_threads_callback callback);
+
+#ifdef HAVE_ATFORK
+static blas_callback_setter blas_setter = NULL;
+/* OpenBLAS's pthreads server runs one call's parts at a time; so do we */
+static pthread_mutex_t blas_jobs_lock = PTHREAD_MUTEX_INITIALIZER;
+static long blas_calls = 0;  /* threaded BLAS calls run here (the tests read it) */
+
+typedef struct { blas_dojob dojob; int thread; void *job; int data; } BlasPart;
+
+static void *run_blas_part(void *arg) {
+    BlasPart *part = (BlasPart *)arg;
+    part->dojob(part->thread, part->job, part->data);
+    return NULL;
+}
+
+/* Each part on a thread of its own, started for this call (the rare case). */
+static void blas_jobs_on_new_threads(blas_dojob dojob, int numjobs, size_t size, char *jobs,
+                                     int data) {
+    BlasPart parts[numjobs];
+    pthread_t ids[numjobs];
+    int started[numjobs];
+    for (int i = 0; i < numjobs; i++) {
+        parts[i] = (BlasPart){dojob, i, jobs + (size_t)i * size, data};
+        started[i] = i > 0 && pthread_create(&ids[i], NULL, run_blas_part, &parts[i]) == 0;
+    }
+    for (int i = 1; i < numjobs; i++)  /* a thread that could not start: run here, in order */
+        if (!started[i]) run_blas_part(&parts[i]);
+    run_blas_part(&parts[0]);
+    for (int i = 1; i < numjobs; i++)
+        if (started[i]) pthread_join(ids[i], NULL);
+}
+
+static void blas_jobs_on_openmp(int sync, blas_dojob dojob, int numjobs, size_t size,
+                                void *jobs, int data) {
+    (void)sync;  /* always waited for: OpenBLAS asks for sync=1 */
+    char *base = (char *)jobs;
+    pthread_mutex_lock(&blas_jobs_lock);
+    blas_calls++;
+    if (numjobs <= 1) {
+        for (int i = 0; i < numjobs; i++) dojob(i, base + (size_t)i * size, data);
+    } else if (omp_in_parallel() || omp_get_dynamic() || omp_get_thread_limit() < numjobs) {
+        blas_jobs_on_new_threads(dojob, numjobs, size, base, data);
+    } else {
+#pragma omp parallel for schedule(static, 1) num_threads(numjobs)
+        for (int i = 0; i < numjobs; i++) dojob(i, base + (size_t)i * size, data);
+    }
+    pthread_mutex_unlock(&blas_jobs_lock);
+}
+#endif
 
 /* ---- the contract: arrays --------------------------------------------------------------- */
 
@@ -604,6 +671,39 @@ static PyObject *py_set_threads_source(PyObject *self, PyObject *arg) {
     Py_RETURN_NONE;
 }
 
+#ifdef HAVE_ATFORK
+static void in_child(void) {
+    forked = 1;
+    if (blas_setter != NULL) blas_setter(NULL);  /* GNU OpenMP's pool does not survive a fork */
+}
+#endif
+
+static PyObject *py_share_blas_threads(PyObject *self, PyObject *arg) {
+    void *address = PyLong_AsVoidPtr(arg);
+    if (address == NULL && PyErr_Occurred()) return NULL;
+#ifdef HAVE_ATFORK
+    if (forked) Py_RETURN_FALSE;
+    blas_callback_setter setter = (blas_callback_setter)address;
+    if (blas_setter != NULL && blas_setter != setter) blas_setter(NULL);
+    blas_setter = setter;
+    if (setter != NULL) setter(blas_jobs_on_openmp);
+    return PyBool_FromLong(setter != NULL);
+#else
+    Py_RETURN_FALSE;
+#endif
+}
+
+static PyObject *py_blas_calls_shared(PyObject *self, PyObject *unused) {
+#ifdef HAVE_ATFORK
+    pthread_mutex_lock(&blas_jobs_lock);
+    long n = blas_calls;
+    pthread_mutex_unlock(&blas_jobs_lock);
+    return PyLong_FromLong(n);
+#else
+    return PyLong_FromLong(0);
+#endif
+}
+
 static PyObject *py_threads(PyObject *self, PyObject *unused) { return PyLong_FromLong(setting()); }
 
 static PyObject *py_threads_used(PyObject *self, PyObject *unused) {
@@ -628,6 +728,12 @@ static PyMethodDef methods[] = {
     {"set_threads_source", py_set_threads_source, METH_O,
      "set_threads_source(address): the address of a C function int(void) that gives the "
      "thread count (the BLAS's getter), or 0 for OpenMP's own setting"},
+    {"share_blas_threads", py_share_blas_threads, METH_O,
+     "share_blas_threads(address) -> whether the BLAS now runs its threaded parts on the "
+     "kernels' OpenMP threads: the address of OpenBLAS's "
+     "openblas_set_threads_callback_function, or 0 to give the BLAS its own threads back"},
+    {"blas_calls_shared", py_blas_calls_shared, METH_NOARGS,
+     "blas_calls_shared() -> how many threaded BLAS calls have run on the kernels' threads"},
     {"threads", py_threads, METH_NOARGS,
      "threads() -> the thread setting the kernels follow now (1 without OpenMP)"},
     {"threads_used", py_threads_used, METH_NOARGS,

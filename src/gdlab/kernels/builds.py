@@ -98,11 +98,13 @@ def build(name):
     if name not in _loaded:
         from gdlab.kernels import threads
 
-        threads.prepare_openmp()  # before the OpenMP runtime is loaded
+        set_here = threads.prepare_openmp(name)  # before the OpenMP runtime is loaded
         try:
             module = importlib.import_module(BACKENDS[name])
         except ImportError:
             module = None
+            if set_here:  # a build that is not there loaded no OpenMP runtime: the next may
+                os.environ.pop("GOMP_SPINCOUNT", None)
         if module is not None and name == "c":
             threads.attach(module)  # its threads follow the BLAS's setting from now on
         _loaded[name] = module

@@ -16,14 +16,24 @@ into fixed blocks and add partial sums in block order, so that their results are
 at any thread count; NumPy's BLAS is not always (its products may differ in the last bits
 between thread counts), which is why training is bit-reproducible at a fixed thread count.
 
-Two thread pools share the cores during a step: the BLAS's and OpenMP's (the kernels'). GNU
-OpenMP's idle threads spin for a while before they sleep, by default for about 300,000 rounds,
-milliseconds during which they hold cores that the BLAS's threads need for the next product
-(on 2 cores, a B1 step took 8 times longer). Before a build of the kernels is first loaded,
-:func:`prepare_openmp` therefore sets ``GOMP_SPINCOUNT=1000`` (GNU OpenMP's own choice when it
-has more threads than cores) unless ``GOMP_SPINCOUNT`` or ``OMP_WAIT_POLICY`` is already set:
-back-to-back kernels still find the threads awake, and the cores go back to the BLAS within
-microseconds. It changes no result.
+Two thread pools would share the cores during a step: the BLAS's and OpenMP's (the kernels').
+OpenBLAS's idle threads spin for a while after each product, on the cores that the kernels'
+OpenMP threads need next, and GNU OpenMP's idle threads spin after each kernel on the cores
+that the BLAS's threads need for the next product (on 2 cores a B1 step took 8 times longer).
+Where NumPy's BLAS is OpenBLAS with its own (pthreads) pool and the C build has OpenMP,
+:func:`attach` therefore hands OpenBLAS a callback (``openblas_set_threads_callback_function``)
+that runs the parts of each threaded product on the kernels' OpenMP threads: one pool for the
+whole step, as in PyTorch, whose BLAS and elementwise operators share OpenMP's. OpenBLAS still
+decides how a product is split, so the results are the same bits as on its own threads (the
+tests compare them). ``GDLAB_SHARE_BLAS_THREADS=0`` keeps OpenBLAS on its own threads.
+
+GNU OpenMP's idle threads spin for about 300,000 rounds by default before they sleep. Before a
+build of the kernels is first loaded, :func:`prepare_openmp` sets ``GOMP_SPINCOUNT`` unless
+``GOMP_SPINCOUNT`` or ``OMP_WAIT_POLICY`` is already set: to 100,000 where the pool is shared
+(the threads should still be awake for the step's next product or kernel, and waking them costs
+more than the wait), else to 1,000 (GNU OpenMP's own choice when it has more threads than
+cores: back-to-back kernels still find the threads awake, and the cores go back to the BLAS's
+threads within microseconds). It changes no result.
 
 ``threads=`` on :class:`gdlab.training.Trainer`, the estimators and ``gdlab train --threads``
 use :func:`limit`: the number applies to the whole process (BLAS thread pools are per process)
@@ -41,6 +51,8 @@ from gdlab import _checks
 
 #: the variables that set the BLAS's and OpenMP's thread count at start-up, in the order read
 ENV_VARS = ("OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS")
+#: set to 0 to keep OpenBLAS on its own threads (see :func:`attach`)
+SHARE_ENV = "GDLAB_SHARE_BLAS_THREADS"
 #: elements of work that pay for one more thread (the C build's constant)
 GRAIN = 32768
 
@@ -58,7 +70,7 @@ _lock = threading.Lock()
 
 __all__ = ["ENV_VARS", "GRAIN", "SPINCOUNT", "blas_getter", "current", "team_for",
            "default_threads", "cores_per_rank", "check_threads", "limit", "attach",
-           "prepare_openmp"]
+           "prepare_openmp", "callback_setter", "will_share", "SHARE_ENV", "SHARED_SPINCOUNT"]
 
 
 def _numpy_first(libs):
@@ -71,12 +83,16 @@ def _numpy_first(libs):
     return sorted(libs, key=lambda lib: not os.path.abspath(lib.filepath or "").startswith(own))
 
 
-def _find_getter():
+def _blas_libs():
     try:
         from threadpoolctl import ThreadpoolController
     except ImportError:  # pragma: no cover - a dependency of gdlab and scikit-learn
-        return None
-    for lib in _numpy_first(ThreadpoolController().select(user_api="blas").lib_controllers):
+        return []
+    return _numpy_first(ThreadpoolController().select(user_api="blas").lib_controllers)
+
+
+def _find_getter():
+    for lib in _blas_libs():
         names = _GETTERS.get(lib.internal_api, ())
         if getattr(lib, "threading_layer", None) == "openmp":
             names = ("omp_get_max_threads",)  # an OpenMP-threaded BLAS follows OpenMP's setting
@@ -85,6 +101,28 @@ def _find_getter():
             if fn is not None:
                 fn.restype, fn.argtypes = ctypes.c_int, []
                 return fn
+    return None
+
+
+def callback_setter():
+    """The address of ``openblas_set_threads_callback_function`` of NumPy's BLAS where that BLAS
+    is OpenBLAS with its own (pthreads) pool, else None (found once)."""
+    if "setter" not in _found:
+        with _lock:
+            if "setter" not in _found:
+                _found["setter"] = _find_setter()
+    return _found["setter"]
+
+
+def _find_setter():
+    for lib in _blas_libs()[:1]:
+        if lib.internal_api != "openblas" or getattr(lib, "threading_layer", None) != "pthreads":
+            return None
+        for name in (f"{p}openblas_set_threads_callback_function{s}"
+                     for p in ("", "scipy_") for s in ("", "64_", "_64")):
+            fn = getattr(lib.dynlib, name, None)
+            if fn is not None:
+                return ctypes.cast(fn, ctypes.c_void_p).value
     return None
 
 
@@ -115,21 +153,40 @@ def team_for(work: int) -> int:
 
 
 def attach(module) -> None:
-    """Point the C build ``module`` at the BLAS's getter (its kernels follow it from now on)."""
+    """Point the C build ``module`` at the BLAS's getter (its kernels follow it from now on),
+    and, where NumPy's BLAS is OpenBLAS with a pool of its own, run the BLAS's threaded parts on
+    the kernels' OpenMP threads: one pool for the whole step (see the module's docstring)."""
     fn = blas_getter()
     module.set_threads_source(0 if fn is None else ctypes.cast(fn, ctypes.c_void_p).value)
+    if getattr(module, "OPENMP", 0) and will_share():
+        module.share_blas_threads(callback_setter())
 
 
 #: GNU OpenMP's spin count that gdlab sets where the user has set neither it nor a wait policy
 SPINCOUNT = "1000"
 
 
-def prepare_openmp() -> None:
-    """Set ``GOMP_SPINCOUNT`` for the OpenMP runtime the kernels load (it reads it once, when
-    it is loaded), unless ``GOMP_SPINCOUNT`` or ``OMP_WAIT_POLICY`` is set: see the module's
-    docstring."""
-    if "GOMP_SPINCOUNT" not in os.environ and "OMP_WAIT_POLICY" not in os.environ:
-        os.environ["GOMP_SPINCOUNT"] = SPINCOUNT
+#: the spin count where the BLAS runs on the kernels' threads: one pool, which should still be
+#: awake for the next product or kernel of the step
+SHARED_SPINCOUNT = "100000"
+
+
+def will_share() -> bool:
+    """Whether :func:`attach` will run the BLAS's threaded parts on the kernels' threads."""
+    return os.environ.get(SHARE_ENV, "1") != "0" and callback_setter() is not None
+
+
+def prepare_openmp(build: str = "c") -> bool:
+    """Set ``GOMP_SPINCOUNT`` for the OpenMP runtime that the kernels of ``build`` ("c" or
+    "numba") load (it reads it once, when it is loaded), unless ``GOMP_SPINCOUNT`` or
+    ``OMP_WAIT_POLICY`` is set: see the module's docstring. Only the C build shares its pool
+    with the BLAS; numba's threads must give the cores back to the BLAS's. Returns whether it
+    set the variable."""
+    if "GOMP_SPINCOUNT" in os.environ or "OMP_WAIT_POLICY" in os.environ:
+        return False
+    one_pool = build == "c" and will_share()
+    os.environ["GOMP_SPINCOUNT"] = SHARED_SPINCOUNT if one_pool else SPINCOUNT
+    return True
 
 
 def _env_threads():
