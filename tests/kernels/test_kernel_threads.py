@@ -274,6 +274,12 @@ def test_a_forked_child_runs_the_kernels(build):
     assert "CHILD 0" in out.stdout
 
 
+def _without_spin_settings():
+    """This process's environment without the variables that decide OpenMP's spin."""
+    return {k: v for k, v in os.environ.items()
+            if k not in ("GOMP_SPINCOUNT", "OMP_WAIT_POLICY", threads.SHARE_ENV)}
+
+
 SPIN = """
 import os, sys
 from gdlab.kernels import builds
@@ -291,10 +297,8 @@ def test_openmp_threads_give_their_cores_back_quickly_unless_the_user_chose(env,
     quickly; where the BLAS runs on the kernels' threads (one pool), they stay awake for the
     step's next product, but for less than GNU OpenMP's default."""
     _build(build)
-    clean = {k: v for k, v in os.environ.items()
-             if k not in ("GOMP_SPINCOUNT", "OMP_WAIT_POLICY", threads.SHARE_ENV)}
     out = subprocess.run([sys.executable, "-c", SPIN, build], capture_output=True, text=True,
-                         env={**clean, **env}, timeout=120)
+                         env={**_without_spin_settings(), **env}, timeout=120)
     assert out.returncode == 0, out.stderr
     one_pool = (build == "c" and threads.callback_setter() is not None
                 and env.get(threads.SHARE_ENV) != "0")
@@ -319,9 +323,7 @@ def test_a_missing_c_build_leaves_numbas_threads_the_short_spin():
     """The C build's longer spin is for one shared pool; numba's threads, beside OpenBLAS's own,
     must give the cores back (a B1 epoch at 2 threads took 2.3 s instead of 0.65 s)."""
     _build("numba")
-    clean = {k: v for k, v in os.environ.items()
-             if k not in ("GOMP_SPINCOUNT", "OMP_WAIT_POLICY", threads.SHARE_ENV)}
     out = subprocess.run([sys.executable, "-c", NO_C_BUILD], capture_output=True, text=True,
-                         env=clean, timeout=120)
+                         env=_without_spin_settings(), timeout=120)
     assert out.returncode == 0, out.stderr
     assert out.stdout.split() == ["SPIN", threads.SPINCOUNT]

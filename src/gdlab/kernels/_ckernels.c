@@ -153,7 +153,9 @@ static void blas_jobs_on_new_threads(blas_dojob dojob, int numjobs, size_t size,
         parts[i] = (BlasPart){dojob, i, jobs + (size_t)i * size, data};
         started[i] = i > 0 && pthread_create(&ids[i], NULL, run_blas_part, &parts[i]) == 0;
     }
-    for (int i = 1; i < numjobs; i++)  /* a thread that could not start: run here, in order */
+    /* a part whose thread could not start runs here, the last resort (it may wait for a part
+     * that has not started) */
+    for (int i = 1; i < numjobs; i++)
         if (!started[i]) run_blas_part(&parts[i]);
     run_blas_part(&parts[0]);
     for (int i = 1; i < numjobs; i++)

@@ -56,11 +56,17 @@ SHARE_ENV = "GDLAB_SHARE_BLAS_THREADS"
 #: elements of work that pay for one more thread (the C build's constant)
 GRAIN = 32768
 
-# the BLAS's thread getter per threadpoolctl internal_api: symbol names, without and with the
-# prefixes and suffixes that NumPy's and SciPy's OpenBLAS builds add
+
+
+def _openblas_names(name):
+    """``name`` without and with the prefixes and suffixes that NumPy's and SciPy's OpenBLAS
+    builds add to their symbols."""
+    return tuple(f"{p}{name}{s}" for p in ("", "scipy_") for s in ("", "64_", "_64"))
+
+
+# the BLAS's thread getter per threadpoolctl internal_api: symbol names
 _GETTERS = {
-    "openblas": tuple(f"{p}openblas_get_num_threads{s}" for p in ("", "scipy_")
-                      for s in ("", "64_", "_64")),
+    "openblas": _openblas_names("openblas_get_num_threads"),
     "mkl": ("MKL_Get_Max_Threads",),
     "blis": ("bli_thread_get_num_threads",),
     "flexiblas": ("flexiblas_get_num_threads",),
@@ -104,35 +110,37 @@ def _find_getter():
     return None
 
 
-def callback_setter():
-    """The address of ``openblas_set_threads_callback_function`` of NumPy's BLAS where that BLAS
-    is OpenBLAS with its own (pthreads) pool, else None (found once)."""
-    if "setter" not in _found:
-        with _lock:
-            if "setter" not in _found:
-                _found["setter"] = _find_setter()
-    return _found["setter"]
-
-
 def _find_setter():
-    for lib in _blas_libs()[:1]:
-        if lib.internal_api != "openblas" or getattr(lib, "threading_layer", None) != "pthreads":
-            return None
-        for name in (f"{p}openblas_set_threads_callback_function{s}"
-                     for p in ("", "scipy_") for s in ("", "64_", "_64")):
-            fn = getattr(lib.dynlib, name, None)
-            if fn is not None:
-                return ctypes.cast(fn, ctypes.c_void_p).value
+    libs = _blas_libs()
+    lib = libs[0] if libs else None
+    if lib is None or lib.internal_api != "openblas" or getattr(
+            lib, "threading_layer", None) != "pthreads":
+        return None
+    for name in _openblas_names("openblas_set_threads_callback_function"):
+        fn = getattr(lib.dynlib, name, None)
+        if fn is not None:
+            return ctypes.cast(fn, ctypes.c_void_p).value
     return None
+
+
+def _once(key, find):
+    """``find()``, looked up once per process (threadpoolctl scans the loaded libraries)."""
+    if key not in _found:
+        with _lock:
+            if key not in _found:
+                _found[key] = find()
+    return _found[key]
 
 
 def blas_getter():
     """The BLAS's ``get_num_threads`` as a ctypes function (found once), or None."""
-    if "getter" not in _found:
-        with _lock:
-            if "getter" not in _found:
-                _found["getter"] = _find_getter()
-    return _found["getter"]
+    return _once("getter", _find_getter)
+
+
+def callback_setter():
+    """The address of ``openblas_set_threads_callback_function`` of NumPy's BLAS where that BLAS
+    is OpenBLAS with its own (pthreads) pool, else None (found once)."""
+    return _once("setter", _find_setter)
 
 
 def current() -> int:
