@@ -41,9 +41,12 @@ def b1_parts(rng, builds):
     xb = X[order[:k]]
     step = iter(range(10**9))
 
-    def gather():  # the next batch of the epoch's order: rows not yet in cache, as in training
+    def gather(take=None):  # the next batch of the epoch's order: rows not yet in cache
         s = next(step) * k % (60_000 - k)
-        np.take(X, order[s:s + k], axis=0, out=xb, mode="clip")
+        if take is None:
+            np.take(X, order[s:s + k], axis=0, out=xb, mode="clip")
+        else:
+            take(X, order[s:s + k], xb)
     Ws = [rng.standard_normal((a, b), dtype=np.float32) * 0.05 for a, b in zip(sizes, sizes[1:])]
     outs = [np.empty((k, s), np.float32) for s in sizes[1:]]
     dWs = [np.empty_like(W) for W in Ws]
@@ -78,7 +81,7 @@ def b1_parts(rng, builds):
             np.greater(h, 0, out=m)
             np.multiply(m, h, out=m)
             np.ones(k, np.float32) @ m
-    adam, xent, relu, norm = [], [], [], []
+    adam, xent, relu, norm, rows = [], [], [], [], []
     for name, kernels in builds.items():
         os.environ["GDLAB_FAST"] = name  # fast=True takes this build
         opt = Adam([p.copy()], fast=True)
@@ -86,6 +89,8 @@ def b1_parts(rng, builds):
         adam.append((f"B1 Adam update, {name} kernel", best_us(lambda opt=opt: opt.step([g]), 300)))
         xent.append((f"B1 the same, {name} kernel",
                      best_us(lambda k=kernels: loss.compute_counting(outs[-1], y, k), 2000)))
+        rows.append((f"B1 the same, {name} kernel (take_rows_)",
+                     best_us(lambda k=kernels: gather(k.take_rows_), 400)))
         norm.append((f"B1 the same, {name} kernel (sum_squares)",
                      best_us(lambda k=kernels: k.sum_squares(g), 1000)))
 
@@ -97,7 +102,7 @@ def b1_parts(rng, builds):
     return [
         ("B1 the 8 matrix products", best_us(products, 300)),
         ("B1 Adam update, NumPy", best_us(lambda: numpy_adam.step([g]), 300)), *adam,
-        ("B1 gathering the batch's rows (np.take)", best_us(gather, 400)),
+        ("B1 gathering the batch's rows (np.take)", best_us(gather, 400)), *rows,
         ("B1 softmax cross-entropy, value and gradient, and the accuracy count: NumPy",
          best_us(lambda: (loss.compute(outs[-1], y, None, True),
                           metrics.correct(outs[-1], y, None)), 2000)), *xent,

@@ -154,6 +154,28 @@ CASES = {
                         z(4, 4, dtype=D)), ValueError, "y and g overlap in memory"),
     "xent-g-is-z": ("softmax_xent_", lambda: (lambda g: (g, np.zeros(4, np.int64), g, 0.25))(
         z(4, 3)), ValueError, "z and g overlap in memory"),
+    "take-index": ("take_rows_", lambda: (z(5, 3), np.array([0, 5, 1]), z(3, 3)),
+                   ValueError, "index idx[1] = 5 is outside [0, 5)"),
+    "take-negative": ("take_rows_", lambda: (z(5, 3), np.array([0, 1, -1]), z(3, 3)),
+                      ValueError, "index idx[2] = -1 is outside [0, 5)"),
+    "take-int32": ("take_rows_", lambda: (z(5, 3), np.zeros(3, np.int32), z(3, 3)),
+                   TypeError, "idx must hold int64 indices"),
+    "take-short-idx": ("take_rows_", lambda: (z(5, 3), np.zeros(2, np.int64), z(3, 3)),
+                       ValueError, "idx must be 1-D with 3 indices"),
+    "take-strided-idx": ("take_rows_", lambda: (z(5, 3), np.zeros(6, np.int64)[::2], z(3, 3)),
+                         ValueError, "idx must be contiguous"),
+    "take-columns": ("take_rows_", lambda: (z(5, 3), np.zeros(3, np.int64), z(3, 2)),
+                     ValueError, "out's columns has 2 elements, expected 3"),
+    "take-dtypes": ("take_rows_", lambda: (z(5, 3), np.zeros(3, np.int64), z(3, 3, dtype=D)),
+                    TypeError, "out is float64 but X is float32"),
+    "take-read-only": ("take_rows_", lambda: (z(5, 3), np.zeros(3, np.int64),
+                                              read_only(z(3, 3))),
+                       ValueError, "out is read-only"),
+    "take-out-in-X": ("take_rows_", lambda: (lambda X: (X, np.zeros(3, np.int64), X[2:]))(
+        z(5, 3)), ValueError, "X and out overlap in memory"),
+    "take-idx-in-out": ("take_rows_", lambda: (lambda o: (z(5, 1, dtype=D),
+                                                          o.reshape(3).view(np.int64), o))(
+        z(3, 1, dtype=D)), ValueError, "idx and out overlap in memory"),
 }
 
 

@@ -84,6 +84,11 @@ PROBES = {
         expect(net.backward, np.ones((9, 1)))
         """, "REJECTED ValueError: grad_out has shape (9, 1), but the last forward's output has "
              "shape (7, 1)"),
+    # a batch's row far outside the data (np.take with mode="clip" would have clipped it)
+    "far-row-index": ("""
+        X = np.ones((50_000, 16), np.float32)
+        expect(k.take_rows_, X, np.array([0, 10**12, -10**12]), np.zeros((3, 16), np.float32))
+        """, "REJECTED ValueError: index idx[1] = 1000000000000 is outside [0, 50000)"),
     # a buffer one byte off its float alignment
     "misaligned": ("""
         Y = np.frombuffer(bytearray(4 * 12 + 1), np.float32, offset=1, count=12).reshape(3, 4)
@@ -154,5 +159,50 @@ def test_labels_changed_by_another_thread_never_read_out_of_bounds(build):
     (and returns the loss of valid labels, bit for bit) or invalid (a ValueError), never an
     out-of-bounds read (SIGSEGV, or a different loss without an error, before)."""
     out = _run(build, LABEL_RACE)
+    assert out.returncode == 0, f"exit code {out.returncode}\n{out.stdout}\n{out.stderr[-3000:]}"
+    assert "RESULTS" in out.stdout
+
+
+INDEX_RACE = """
+rng = np.random.default_rng(0)
+X = rng.normal(size=(3000, 64)).astype(np.float32)
+idx = rng.integers(0, 3000, 3000)
+idx[1234] = 1
+out = np.empty((3000, 64), np.float32)
+k.take_rows_(X, idx, out)
+reference = out.copy()
+done = False
+def flip():  # an index that turns invalid and back while the kernel runs
+    while not done:
+        idx[1234] = 10**12
+        idx[1234] = 1
+sys.setswitchinterval(1e-6)
+writer = threading.Thread(target=flip)
+writer.start()
+results = {"same": 0, "rejected": 0, "other": 0}
+try:
+    for _ in range(300):
+        out[...] = 0
+        try:
+            k.take_rows_(X, idx, out)
+        except ValueError as exc:
+            assert str(exc) == "index idx[1234] = 1000000000000 is outside [0, 3000)", str(exc)
+            results["rejected"] += 1
+        else:
+            results["same" if np.array_equal(out, reference) else "other"] += 1
+finally:
+    done = True
+    writer.join()
+print("RESULTS", results)
+assert not results["other"], results
+"""
+
+
+@pytest.mark.parametrize("build", ["c", "numba"])
+def test_indices_changed_by_another_thread_never_read_out_of_bounds(build):
+    """The batch gather reads each index once and checks it where it copies the row: a call
+    sees the index valid (the same rows) or invalid (a ValueError), never a row read from
+    outside X."""
+    out = _run(build, INDEX_RACE)
     assert out.returncode == 0, f"exit code {out.returncode}\n{out.stdout}\n{out.stderr[-3000:]}"
     assert "RESULTS" in out.stdout

@@ -191,3 +191,18 @@ def test_softmax_cross_entropy(k, rows, cols, dtype, pad, seed, scale):
     assert total / rows == pytest.approx(value, rel=rtol, abs=rtol)
     np.testing.assert_allclose(G.a, g, rtol=rtol, atol=rtol * max(1.0, float(np.abs(g).max())))
     assert hits == int((np.argmax(z, axis=1) == y).sum())
+
+
+@settings(max_examples=25)
+@given(n_src=st.integers(0, 300), rows=st.integers(0, 400), cols=st.integers(0, 150),
+       dtype=dtypes, pad=pads, seed=seeds, look=looks)
+@example(n_src=2_000, rows=700, cols=150, dtype=np.float32, pad=3, seed=5, look=(1.0, 0.01))
+def test_take_rows(k, n_src, rows, cols, dtype, pad, seed, look):
+    rng = np.random.default_rng(seed)
+    x = values(rng, (n_src, cols), dtype, look)
+    rows = rows if n_src else 0
+    idx = rng.integers(0, max(n_src, 1), rows)
+    X, I, OUT = Guarded(x, pad), Guarded(idx), Guarded(np.zeros((rows, cols), dtype), pad)
+    k.take_rows_(X.a, I.a, OUT.a)
+    assert OUT.guard_intact() and X.unchanged() and I.unchanged()
+    assert _equal(OUT.a.view(np.uint8), np.take(x, idx, axis=0).view(np.uint8))

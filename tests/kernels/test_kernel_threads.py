@@ -89,6 +89,15 @@ def _bias_relu(k, a):
     return (Y,)
 
 
+def _take_rows(k, a):
+    X = a["Y"]
+    idx = np.random.default_rng(3).integers(0, X.shape[0], 2 * X.shape[0])
+    out = np.empty((idx.shape[0], X.shape[1]), X.dtype)
+    k.take_rows_(X, idx, out)
+    np.testing.assert_array_equal(out, X[idx])
+    return (out,)
+
+
 KERNELS = {
     "sgd_step": _sgd,
     "adam_step": lambda k, a: _adam(k, a, False),
@@ -99,6 +108,7 @@ KERNELS = {
     "bias_relu_dot_": _bias_relu_dot,
     "outer_relu_backward_bias_": _outer,
     "softmax_xent_": _xent,
+    "take_rows_": _take_rows,
 }
 
 

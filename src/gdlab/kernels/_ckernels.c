@@ -14,7 +14,7 @@
  * exceptions and messages). Arrays come through the buffer protocol (no NumPy headers needed),
  * and before any loop runs:
  *   - every float array is float32 or float64 in native byte order (TypeError), all of one
- *     call of one type (TypeError); labels are int64 (TypeError);
+ *     call of one type (TypeError); labels and indices are int64 (TypeError);
  *   - each has the number of dimensions its kernel names; 1-D ones are contiguous, 2-D ones
  *     have contiguous rows (ValueError);
  *   - each is aligned to its item size (ValueError): the loops load whole items;
@@ -571,28 +571,28 @@ static PyObject *py_outer_relu_backward_bias_(PyObject *self, PyObject *args) {
 
 /* ---- softmax cross-entropy (gdlab.nn.losses.CrossEntropyLoss) --------------------------- */
 
-/* The labels, as one more Arr (1-D, int64, contiguous, aligned); its bounds are checked by the
- * loop that uses each label. */
-static int get_labels(PyObject *obj, Arr *a, Py_ssize_t n) {
+/* Labels or indices, as one more Arr (1-D, int64, contiguous, aligned): `n` of them, called
+ * `name`, each `what`; their bounds are checked by the loop that uses each one. */
+static int get_int64s(PyObject *obj, Arr *a, Py_ssize_t n, const char *name, const char *what) {
     if (PyObject_GetBuffer(obj, &a->view, PyBUF_STRIDES | PyBUF_FORMAT) < 0) return -1;
     a->got = 1;
     Py_buffer *v = &a->view;
     const char *f = v->format ? v->format : "B";
     if (*f == '<' || *f == '=' || *f == '@') f++;
     if (v->itemsize != 8 || !(f[0] == 'l' || f[0] == 'q') || f[1] != '\0') {
-        PyErr_SetString(PyExc_TypeError, "y must hold int64 labels");
+        PyErr_Format(PyExc_TypeError, "%s must hold int64 %s", name, what);
         return -1;
     }
     if (v->ndim != 1 || v->shape[0] != n) {
-        PyErr_Format(PyExc_ValueError, "y must be 1-D with %zd labels", n);
+        PyErr_Format(PyExc_ValueError, "%s must be 1-D with %zd %s", name, n, what);
         return -1;
     }
     if (n > 1 && v->strides[0] != 8) {
-        PyErr_SetString(PyExc_ValueError, "y must be contiguous");
+        PyErr_Format(PyExc_ValueError, "%s must be contiguous", name);
         return -1;
     }
     if (n > 0 && (uintptr_t)v->buf % 8 != 0) {
-        PyErr_SetString(PyExc_ValueError, "y is not aligned to its item size (8 bytes)");
+        PyErr_Format(PyExc_ValueError, "%s is not aligned to its item size (8 bytes)", name);
         return -1;
     }
     a->kind = 'q';
@@ -605,7 +605,7 @@ static PyObject *py_softmax_xent_(PyObject *self, PyObject *args) {
     PyObject *oz, *oy, *og;
     double scale;
     if (!PyArg_ParseTuple(args, "OOOd:softmax_xent_", &oz, &oy, &og, &scale)) return NULL;
-    /* a[1] is filled by get_labels: the specs' order is the arguments' order, for messages */
+    /* a[1] is filled by get_int64s: the specs' order is the arguments' order, for messages */
     Arr a[3] = {0};
     const Spec spec[3] = {{oz, "z", 0, 2, -1}, {oy, "y", 0, 1, -1}, {og, "g", 1, 2, -1}};
     if (get_array(&a[0], &spec[0]) < 0 || get_array(&a[2], &spec[2]) < 0) {
@@ -628,7 +628,7 @@ static PyObject *py_softmax_xent_(PyObject *self, PyObject *args) {
         release(a, 3);
         return NULL;
     }
-    CHECK_OR_FAIL(a, spec, 3, get_labels(oy, &a[1], a[0].rows) == 0)
+    CHECK_OR_FAIL(a, spec, 3, get_int64s(oy, &a[1], a[0].rows, "y", "labels") == 0)
     Py_ssize_t n = a[0].rows, cols = a[0].cols, nb = n_blocks(n, XENT_ROWS);
     XentPart *parts = PyMem_Calloc(nb ? nb : 1, sizeof(XentPart));
     if (parts == NULL) {
@@ -662,6 +662,69 @@ static PyObject *py_softmax_xent_(PyObject *self, PyObject *args) {
         return PyErr_Format(PyExc_ValueError, "label y[%zd] = %lld is outside [0, %zd)", bad,
                             label, cols);
     return Py_BuildValue("dn", total, hits);
+}
+
+/* ---- the rows of a batch (gdlab.training.epoch) ----------------------------------------- */
+
+/* out[i] = X[idx[i]] for the n rows of out, `row` bytes each, shared by the team; each index is
+ * read once, into a local, and checked there, where it is used. Returns the first position
+ * whose index is outside [0, n_src) (its index in *value), else -1; its row is left as it was. */
+static Py_ssize_t take_rows(Py_ssize_t n, Py_ssize_t n_src, size_t row, const char *X,
+                            Py_ssize_t sx, const int64_t *idx, char *out, Py_ssize_t so,
+                            long long *value, int team) {
+    Py_ssize_t bad = -1;
+#pragma omp parallel for schedule(static) num_threads(team) if (team > 1)
+    for (Py_ssize_t i = 0; i < n; i++) {
+        int64_t r = ((const volatile int64_t *)idx)[i];
+        if (r < 0 || r >= (int64_t)n_src) {
+#pragma omp critical(gdlab_take_rows_bad)
+            if (bad < 0 || i < bad) {
+                bad = i;
+                *value = (long long)r;
+            }
+            continue;
+        }
+        memcpy(out + i * so, X + (Py_ssize_t)r * sx, row);
+    }
+    return bad;
+}
+
+static PyObject *py_take_rows_(PyObject *self, PyObject *args) {
+    PyObject *oX, *oi, *oo;
+    if (!PyArg_ParseTuple(args, "OOO:take_rows_", &oX, &oi, &oo)) return NULL;
+    /* a[1] is filled by get_int64s: the specs' order is the arguments' order, for messages */
+    Arr a[3] = {0};
+    const Spec spec[3] = {{oX, "X", 0, 2, -1}, {oi, "idx", 0, 1, -1}, {oo, "out", 1, 2, -1}};
+    if (get_array(&a[0], &spec[0]) < 0 || get_array(&a[2], &spec[2]) < 0) {
+        release(a, 3);
+        return NULL;
+    }
+    if (a[2].kind != a[0].kind) {
+        PyErr_Format(PyExc_TypeError, "out is %s but X is %s: all arrays of one call must have "
+                     "the same dtype", kind_name(a[2].kind), kind_name(a[0].kind));
+        release(a, 3);
+        return NULL;
+    }
+    if (check_len(a[2].cols, a[0].cols, "out's columns") < 0) {
+        release(a, 3);
+        return NULL;
+    }
+    CHECK_OR_FAIL(a, spec, 3, get_int64s(oi, &a[1], a[2].rows, "idx", "indices") == 0)
+    Py_ssize_t item = a[0].view.itemsize, n = a[2].rows;
+    long long value = 0;
+    int team = team_for(n * a[0].cols);
+    Py_ssize_t bad;
+    Py_BEGIN_ALLOW_THREADS
+    bad = take_rows(n, a[0].rows, (size_t)(a[0].cols * item), (const char *)a[0].view.buf,
+                    a[0].stride * item, (const int64_t *)a[1].view.buf, (char *)a[2].view.buf,
+                    a[2].stride * item, &value, team);
+    Py_END_ALLOW_THREADS
+    Py_ssize_t n_src = a[0].rows;
+    release(a, 3);
+    if (bad >= 0)
+        return PyErr_Format(PyExc_ValueError, "index idx[%zd] = %lld is outside [0, %zd)", bad,
+                            value, n_src);
+    Py_RETURN_NONE;
 }
 
 /* ---- the module ------------------------------------------------------------------------- */
@@ -727,6 +790,8 @@ static PyMethodDef methods[] = {
      "outer_relu_backward_bias_(d, w, out, db, dw, dc)"},
     {"softmax_xent_", py_softmax_xent_, METH_VARARGS,
      "softmax_xent_(z, y, g, scale) -> (summed loss, correct predictions)"},
+    {"take_rows_", py_take_rows_, METH_VARARGS,
+     "take_rows_(X, idx, out): out[i] = X[idx[i]], each index checked where it is used"},
     {"set_threads_source", py_set_threads_source, METH_O,
      "set_threads_source(address): the address of a C function int(void) that gives the "
      "thread count (the BLAS's getter), or 0 for OpenMP's own setting"},

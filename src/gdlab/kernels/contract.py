@@ -7,7 +7,7 @@ builds raise the same ``TypeError``/``ValueError``, naming the argument, or run.
 The contract, as a maintainer of NumPy's C API would ask of an extension that takes user arrays:
 
 - every float array is float32 or float64 in native byte order (TypeError), all of one call of
-  one type (TypeError); labels are int64 (TypeError);
+  one type (TypeError); labels and indices are int64 (TypeError);
 - each has the number of dimensions its kernel names; 1-D ones are contiguous, 2-D ones have
   contiguous rows (ValueError);
 - each is aligned to its item size (ValueError);
@@ -35,7 +35,7 @@ INT64 = np.dtype(np.int64)
 __all__ = ["Arg", "SPECS", "check_arrays", "check_length", "check_overlap", "check_sgd_step",
            "check_adam_step", "check_sum_squares", "check_bias_relu_",
            "check_relu_backward_bias_", "check_bias_relu_dot_",
-           "check_outer_relu_backward_bias_", "check_softmax_xent_"]
+           "check_outer_relu_backward_bias_", "check_softmax_xent_", "check_take_rows_"]
 
 
 class Arg(NamedTuple):
@@ -61,6 +61,7 @@ SPECS = {
     "outer_relu_backward_bias_": (Arg("d", 2), Arg("w", 1), Arg("out", 2, True),
                                   Arg("db", 1, True), Arg("dw", 1, True), Arg("dc", 1, True)),
     "softmax_xent_": (Arg("z", 2), Arg("y", 1), Arg("g", 2, True)),
+    "take_rows_": (Arg("X", 2), Arg("idx", 1), Arg("out", 2, True)),
 }
 
 
@@ -221,17 +222,23 @@ def check_outer_relu_backward_bias_(d, w, out, db, dw, dc):
     return a
 
 
-def _check_labels(y, n) -> np.ndarray:
-    y = _as_array(y)
-    if y.dtype != INT64:
-        raise TypeError("y must hold int64 labels")
-    if y.ndim != 1 or y.shape[0] != n:
-        raise ValueError(f"y must be 1-D with {n} labels")
-    if n > 1 and y.strides[0] != 8:
-        raise ValueError("y must be contiguous")
-    if n and not y.flags.aligned:
-        raise ValueError("y is not aligned to its item size (8 bytes)")
-    return y
+def _check_int64s(x, n, name="y", what="labels") -> np.ndarray:
+    x = _as_array(x)
+    if x.dtype != INT64:
+        raise TypeError(f"{name} must hold int64 {what}")
+    if x.ndim != 1 or x.shape[0] != n:
+        raise ValueError(f"{name} must be 1-D with {n} {what}")
+    if n > 1 and x.strides[0] != 8:
+        raise ValueError(f"{name} must be contiguous")
+    if n and not x.flags.aligned:
+        raise ValueError(f"{name} is not aligned to its item size (8 bytes)")
+    return x
+
+
+def _check_same_dtype(out, out_name, x, x_name):
+    if out.dtype != x.dtype:
+        raise TypeError(f"{out_name} is {out.dtype.name} but {x_name} is {x.dtype.name}: all "
+                        "arrays of one call must have the same dtype")
 
 
 def check_softmax_xent_(z, y, g):
@@ -239,13 +246,23 @@ def check_softmax_xent_(z, y, g):
     args = SPECS["softmax_xent_"]
     z = _check_array(z, args[0])
     g = _check_array(g, args[2])
-    if g.dtype != z.dtype:
-        raise TypeError(f"g is {g.dtype.name} but z is {z.dtype.name}: all arrays of one call "
-                        "must have the same dtype")
+    _check_same_dtype(g, "g", z, "z")
     check_length(g.shape[0], z.shape[0], "g's rows")
     check_length(g.shape[1], z.shape[1], "g's columns")
     if z.shape[1] < 1:
         raise ValueError("z must have at least one column")
-    y = _check_labels(y, z.shape[0])
+    y = _check_int64s(y, z.shape[0])
     check_overlap((z, y, g), args)
     return z, y, g
+
+
+def check_take_rows_(X, idx, out):
+    """The arrays of ``take_rows_``; the indices' bounds are checked where each is used."""
+    args = SPECS["take_rows_"]
+    X = _check_array(X, args[0])
+    out = _check_array(out, args[2])
+    _check_same_dtype(out, "out", X, "X")
+    check_length(out.shape[1], X.shape[1], "out's columns")
+    idx = _check_int64s(idx, out.shape[0], "idx", "indices")
+    check_overlap((X, idx, out), args)
+    return X, idx, out

@@ -133,3 +133,16 @@ def softmax_xent_(z, y, g, scale):
     if bad >= 0:
         raise ValueError(f"label y[{bad}] = {label} is outside [0, {z.shape[1]})")
     return float(total), int(hits)
+
+
+# ---- the rows of a batch ----------------------------------------------------------------------
+
+def take_rows_(X, idx, out):
+    """``out[i] = X[idx[i]]`` for every row of ``out`` (``np.take(X, idx, axis=0, out=out)``
+    on the threads); an index outside ``[0, X.shape[0])`` is a ValueError (checked where the loop
+    uses it, on a private copy of the indices)."""
+    X, idx, out = contract.check_take_rows_(X, idx, out)
+    idx = np.array(idx, copy=True)  # no other thread can change the indices the loop reads
+    bad, value = _run("take_rows_", out.size, X, idx, out)
+    if bad >= 0:
+        raise ValueError(f"index idx[{bad}] = {value} is outside [0, {X.shape[0]})")

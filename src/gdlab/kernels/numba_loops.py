@@ -285,5 +285,32 @@ def softmax_xent_(z, y, g, scale):
     return total, count, -1, 0
 
 
+# ---- the rows of a batch: a copy ----------------------------------------------------------
+
+@_twins()
+def take_rows_(X, idx, out):
+    """``out[i] = X[idx[i]]`` for every row of ``out``, blocks of ``XENT_ROWS`` rows; returns
+    ``(-1, 0)``, or the first position whose index is outside ``[0, X.shape[0])`` and that
+    index (its row is left as it was). Each index is read once and checked where it is used."""
+    n, n_src = out.shape[0], X.shape[0]
+    nb = (n + XENT_ROWS - 1) // XENT_ROWS
+    bad = np.full(nb, -1, np.int64)
+    values = np.zeros(nb, np.int64)
+    for blk in prange(nb):
+        for i in range(blk * XENT_ROWS, min(n, blk * XENT_ROWS + XENT_ROWS)):
+            r = idx[i]
+            if r < 0 or r >= n_src:
+                if bad[blk] < 0:
+                    bad[blk], values[blk] = i, r
+                continue
+            src, dst = X[r], out[i]
+            for j in range(dst.shape[0]):  # a loop: numba copies a slice assignment slower
+                dst[j] = src[j]
+    for blk in range(nb):
+        if bad[blk] >= 0:
+            return bad[blk], values[blk]
+    return -1, 0
+
+
 serial = SimpleNamespace(**_serial)
 parallel = SimpleNamespace(**_parallel)

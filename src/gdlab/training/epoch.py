@@ -62,6 +62,37 @@ def loss_kernel(net, loss, task, data):
     return builds.select(net.fast, max(net.n_parameters, logits))
 
 
+def rows_kernel(net, data):
+    """The compiled gather of a batch's rows (``take_rows_``, on the kernels' threads), by the
+    rule of the network's other kernels (its size, or the size of a batch), where the rows are
+    a float array in memory with contiguous rows; else None (``np.take``)."""
+    X = data.X
+    if not (isinstance(X, np.ndarray) and X.ndim == 2 and X.dtype in (np.float32, np.float64)
+            and X.flags.c_contiguous):
+        return None
+    build = builds.select(net.fast, max(net.n_parameters, data.batch_size * X.shape[1]))
+    return None if build is None else build.take_rows_
+
+
+def gradients_for(net, optimizer):
+    """The gradient list that matches the optimizer's parameters: ``[net.flat_gradients]`` for
+    an optimizer on the flat vector, ``net.gradients()`` for one on the per-array views."""
+    params = getattr(optimizer, "params", None)
+    if params is None:
+        raise TypeError(f"optimizer {optimizer!r} has no 'params': use a gdlab optimizer")
+    flat = net.flat_parameters
+    if len(params) == 1 and params[0] is flat or (
+            len(params) == 1 and params[0].shape == flat.shape
+            and np.shares_memory(params[0], flat)):
+        return [net.flat_gradients]
+    views = net.parameters()
+    if len(params) == len(views) and all(
+            p.shape == v.shape and np.shares_memory(p, v) for p, v in zip(params, views)):
+        return net.gradients()
+    raise ValueError("the optimizer does not hold this network's parameters; build it on "
+                     "[net.flat_parameters] (fastest) or net.parameters()")
+
+
 class EpochRunner:
     """Runs epochs of steps of ``optimizer`` on ``net`` and ``loss`` over prepared ``data``.
 
@@ -84,6 +115,7 @@ class EpochRunner:
             self._ybuf = np.empty((k,) + y.shape[1:], dtype=y.dtype)
             self._wbuf = None if w is None else np.empty(k, dtype=w.dtype)
         self.kernel = loss_kernel(net, loss, task, data)
+        self.take_rows = rows_kernel(net, data) if self.shuffled or self.distributed else None
         # the gradient norm: one threaded pass with float64 partial sums per fixed block (the
         # same bits at any thread count) where the kernels are there, else BLAS's dot
         norm_kernels = builds.select(net.fast, net.n_parameters)
@@ -116,12 +148,21 @@ class EpochRunner:
             xb = X.take_range(s, e, self._xbuf[:e - s]) if self._source else X[s:e]
             return xb, y[s:e], None if w is None else w[s:e]
         idx, m = order[s:e], e - s
+        xb = self._take_x(idx, m)
         # mode="clip" lets take write straight into `out` (indices are valid); the methods
         # spare np.take's dispatch, a few microseconds a step
-        xb = X.take(idx, axis=0, out=self._xbuf[:m], mode="clip")
         yb = y.take(idx, axis=0, out=self._ybuf[:m], mode="clip")
         wb = None if w is None else w.take(idx, out=self._wbuf[:m], mode="clip")
         return xb, yb, wb
+
+    def _take_x(self, idx, m):
+        """The rows ``idx`` of X, gathered into the reused buffer (on the kernels' threads where
+        there is a kernel: the one copy of a step that NumPy does on one thread)."""
+        xb = self._xbuf[:m]
+        if self.take_rows is None:
+            return self.data.X.take(idx, axis=0, out=xb, mode="clip")
+        self.take_rows(self.data.X, idx, xb)
+        return xb
 
     def _local_step(self, order, s, e, epoch):
         xb, yb, wb = self._batch(order, s, e)
@@ -277,7 +318,7 @@ class EpochRunner:
             a = int(lidx[0])
             xb = X.take_range(a, a + ml, self._xbuf[:ml]) if self._source else X[a:a + ml]
             return xb, y[a:a + ml], None if w is None else w[a:a + ml]
-        xb = X.take(lidx, axis=0, out=self._xbuf[:ml], mode="clip")
+        xb = self._take_x(lidx, ml)
         yb = np.take(y, lidx, axis=0, out=self._ybuf[:ml], mode="clip")
         wb = None if w is None else np.take(w, lidx, out=self._wbuf[:ml], mode="clip")
         return xb, yb, wb

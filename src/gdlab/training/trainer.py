@@ -27,7 +27,7 @@ from gdlab.optim.registry import make_optimizer
 from gdlab.schedules.spec import make_schedule
 from gdlab.training import checkpoint, metrics
 from gdlab.training.callbacks import Callback, ProgressBar, overridden
-from gdlab.training.epoch import Counters, EpochRunner, StepRules
+from gdlab.training.epoch import Counters, EpochRunner, StepRules, gradients_for
 from gdlab.training.history import FitResult, History
 from gdlab.training.prepared import check_batch_size, infer_task, prepare
 from gdlab.training.stopping import StoppingRules
@@ -166,6 +166,12 @@ class Trainer:
         """The compiled kernels that the last ``fit`` used for the cross-entropy's value,
         gradient and accuracy count (:mod:`gdlab.kernels`), or None (NumPy)."""
         return None if self._runner is None else self._runner.kernel
+
+    @property
+    def rows_kernel(self):
+        """The compiled gather (``take_rows_`` of :mod:`gdlab.kernels`) that the last ``fit``
+        used for a shuffled batch's rows, or None (``np.take``)."""
+        return None if self._runner is None else self._runner.take_rows
 
     # ---- fit ----------------------------------------------------------------------------------
     def fit(self, X, y, *, sample_weight=None, validation_data=None, validation_fraction=0.0,
@@ -369,25 +375,6 @@ class Trainer:
         state, config = checkpoint.load_checkpoint(path)
         self.load_state_dict(state)
         return config
-
-
-def gradients_for(net, optimizer):
-    """The gradient list that matches the optimizer's parameters: ``[net.flat_gradients]`` for
-    an optimizer on the flat vector, ``net.gradients()`` for one on the per-array views."""
-    params = getattr(optimizer, "params", None)
-    if params is None:
-        raise TypeError(f"optimizer {optimizer!r} has no 'params': use a gdlab optimizer")
-    flat = net.flat_parameters
-    if len(params) == 1 and params[0] is flat or (
-            len(params) == 1 and params[0].shape == flat.shape
-            and np.shares_memory(params[0], flat)):
-        return [net.flat_gradients]
-    views = net.parameters()
-    if len(params) == len(views) and all(
-            p.shape == v.shape and np.shares_memory(p, v) for p, v in zip(params, views)):
-        return net.gradients()
-    raise ValueError("the optimizer does not hold this network's parameters; build it on "
-                     "[net.flat_parameters] (fastest) or net.parameters()")
 
 
 def fit(net, loss, optimizer, X, y, **kwargs) -> FitResult:
