@@ -194,6 +194,31 @@ def overhead_rows(builds):
     return rows
 
 
+def contract_rows(builds):
+    """The kernel calls of one B1 step (bias_relu_ and relu_backward_bias_ twice, the Adam
+    update, the cross-entropy, the gather, the norm) on one-element arrays: the calls, their
+    argument parsing and every check of the kernels' contract (gdlab.kernels.contract), with
+    nothing to compute. An upper bound of what the contract costs a step: it is per call, not
+    per element."""
+    f = np.float32
+    Y, b, db, p, g, m, v = (np.zeros((1, 1), f), *(np.zeros(1, f) for _ in range(6)))
+    z, y, gz = np.zeros((1, 2), f), np.zeros(1, np.int64), np.zeros((1, 2), f)
+    X, out, none = np.zeros((3, 4), f), np.zeros((1, 4), f), np.empty(0, f)
+    rows = []
+    for name, k in builds.items():
+        def calls(k=k):
+            for _ in range(2):
+                k.bias_relu_(Y, b)
+                k.relu_backward_bias_(Y, Y, db)
+            k.adam_step(p, g, m, v, none, 1.0, 0.0, 1.0, 0.1, 0.999, 0.001, 1e-8, -1e-3)
+            k.softmax_xent_(z, y, gz, 1.0)
+            k.take_rows_(X, y, out)
+            k.sum_squares(g)
+        rows.append((f"B1 the step's 8 kernel calls on 1-element arrays (checks, no work), {name}",
+                     best_us(calls, 2000)))
+    return rows
+
+
 def main():
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--threads", type=int, default=1, help="BLAS and kernel threads (1)")
@@ -202,7 +227,8 @@ def main():
     builds = {name: module for name, module in builds.items() if module is not None}
     rng = np.random.default_rng(0)
     with threads(n):
-        rows = b1_parts(rng, builds) + b3_parts(rng, builds) + overhead_rows(builds)
+        rows = (b1_parts(rng, builds) + b3_parts(rng, builds) + overhead_rows(builds)
+                + contract_rows(builds))
     width = max(len(name) for name, _ in rows)
     title = f"part of one step ({n} thread{'s' * (n > 1)}, warm caches)"
     print(f"| {title:<{width}} | {'us':>8} |")
