@@ -116,41 +116,44 @@ def test_each_probe_ends_in_a_clean_error_not_a_crash(probe, build):
     assert "ACCEPTED" not in out.stdout
 
 
-LABEL_RACE = """
-import time
-rng = np.random.default_rng(0)
-z = rng.normal(size=(3000, 10)).astype(np.float32)
-y = rng.integers(0, 10, 3000)
-y[1234] = 1
-g = np.empty_like(z)
-reference = k.softmax_xent_(z, y, g, np.float32(1 / 3000))
+RACE = """
 done = False
-def flip():  # a label that turns invalid and back while the kernel runs
+def flip():  # a value that turns invalid and back while the kernel runs
     while not done:
-        y[1234] = 10**12
-        y[1234] = 1
+        {array}[1234] = 10**12
+        {array}[1234] = 1
 sys.setswitchinterval(1e-6)
 writer = threading.Thread(target=flip)
 writer.start()
-results = {"same": 0, "rejected": 0, "other": []}
+results = {{"same": 0, "rejected": 0, "other": 0}}
 try:
     for _ in range(300):
         try:
-            got = k.softmax_xent_(z, y, g, np.float32(1 / 3000))
+            got = call()
         except ValueError as exc:
-            assert str(exc) == "label y[1234] = 1000000000000 is outside [0, 10)", str(exc)
+            assert str(exc) == {message!r}, str(exc)
             results["rejected"] += 1
         else:
-            if got == reference:
-                results["same"] += 1
-            else:
-                results["other"].append(got)
+            results["same" if same(got) else "other"] += 1
 finally:
     done = True
     writer.join()
 print("RESULTS", results)
 assert not results["other"], results
 """
+
+LABEL_RACE = """
+rng = np.random.default_rng(0)
+z = rng.normal(size=(3000, 10)).astype(np.float32)
+y = rng.integers(0, 10, 3000)
+y[1234] = 1
+g = np.empty_like(z)
+reference = k.softmax_xent_(z, y, g, np.float32(1 / 3000))
+def call():
+    return k.softmax_xent_(z, y, g, np.float32(1 / 3000))
+def same(got):
+    return got == reference
+""" + RACE.format(array="y", message="label y[1234] = 1000000000000 is outside [0, 10)")
 
 
 @pytest.mark.parametrize("build", ["c", "numba"])
@@ -171,31 +174,13 @@ idx[1234] = 1
 out = np.empty((3000, 64), np.float32)
 k.take_rows_(X, idx, out)
 reference = out.copy()
-done = False
-def flip():  # an index that turns invalid and back while the kernel runs
-    while not done:
-        idx[1234] = 10**12
-        idx[1234] = 1
-sys.setswitchinterval(1e-6)
-writer = threading.Thread(target=flip)
-writer.start()
-results = {"same": 0, "rejected": 0, "other": 0}
-try:
-    for _ in range(300):
-        out[...] = 0
-        try:
-            k.take_rows_(X, idx, out)
-        except ValueError as exc:
-            assert str(exc) == "index idx[1234] = 1000000000000 is outside [0, 3000)", str(exc)
-            results["rejected"] += 1
-        else:
-            results["same" if np.array_equal(out, reference) else "other"] += 1
-finally:
-    done = True
-    writer.join()
-print("RESULTS", results)
-assert not results["other"], results
-"""
+def call():
+    out[...] = 0
+    k.take_rows_(X, idx, out)
+    return out
+def same(got):
+    return np.array_equal(got, reference)
+""" + RACE.format(array="idx", message="index idx[1234] = 1000000000000 is outside [0, 3000)")
 
 
 @pytest.mark.parametrize("build", ["c", "numba"])
