@@ -143,6 +143,44 @@ def test_the_reductions_agree_with_numpy(rng):
         np.testing.assert_allclose(db, out.astype(np.float64).sum(axis=0), rtol=1e-6, atol=1e-5)
 
 
+def _in_order(parts):
+    """float64 sums of the rows of ``parts`` (float32 or float64 terms), row after row in
+    order: np.cumsum adds sequentially (np.sum pairs the terms, another order)."""
+    return np.cumsum(parts.astype(np.float64), axis=0)[-1]
+
+
+def _blocks_in_order(terms, rows):
+    """The kernels' documented order: each block of ``rows`` rows summed in order in float64,
+    then the blocks' sums in order, rounded once to the terms' type."""
+    blocks = np.stack([_in_order(terms[s:s + rows]) for s in range(0, len(terms), rows)])
+    return _in_order(blocks).astype(terms.dtype)
+
+
+@pytest.mark.parametrize("n_threads", [1, 2])
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+@pytest.mark.parametrize("build", BUILDS)
+def test_the_fused_head_backward_sums_each_block_of_rows_in_order(build, dtype, n_threads, rng):
+    """outer_relu_backward_bias_'s three sums are the bits of the order its docstring states
+    (float64, rows in order within a block of ROWS rows, blocks in order), whatever the loop
+    order inside a block: 70 columns (two groups of 32 and a remainder), 1,003 rows (a last
+    block of 235)."""
+    k = _build(build)
+    from gdlab.kernels.numba_loops import ROWS
+
+    rows, cols = 1_003, 70
+    d = rng.normal(size=(rows, 1)).astype(dtype)
+    w = rng.normal(size=cols).astype(dtype)
+    h = rng.normal(size=(rows, cols)).astype(dtype)
+    out, db, dw, dc = h.copy(), np.empty(cols, dtype), np.empty(cols, dtype), np.empty(1, dtype)
+    with threadpool_limits(limits=n_threads):
+        k.outer_relu_backward_bias_(d, w, out, db, dw, dc)
+    grad = (d * w) * (h > 0).astype(dtype)
+    np.testing.assert_array_equal(out, grad)
+    np.testing.assert_array_equal(db, _blocks_in_order(grad, ROWS))
+    np.testing.assert_array_equal(dw, _blocks_in_order(h * d, ROWS))
+    np.testing.assert_array_equal(dc, _blocks_in_order(d, ROWS))
+
+
 @pytest.mark.parametrize("build", BUILDS)
 def test_the_thread_count_follows_threadpoolctl(build):
     k = _build(build)

@@ -72,6 +72,7 @@
 #define ROWS 256        /* rows of a block of a column-sum reduction */
 #define COLS 64         /* columns of its tiles */
 #define XENT_ROWS 64    /* rows of a block of the cross-entropy */
+#define SUM_COLS 32     /* columns whose sums a loop keeps in registers over a block's rows */
 #define LANES 32        /* running sums of a sum of squares, each over every LANES-th element */
 #ifndef GRAIN
 #define GRAIN 32768     /* elements of work that pay for one thread */

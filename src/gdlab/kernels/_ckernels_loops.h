@@ -216,18 +216,49 @@ static void FN(bias_relu_dot)(Py_ssize_t n, Py_ssize_t cols, T *Y, Py_ssize_t sy
 
 /* One tile of the backward of a pair whose head has one output: see outer_relu_backward.
  * acc, acc_w: the partial sums of the tile's block of rows; *acc_c too, in the first column
- * block only (every tile of a block of rows reads the same d). */
+ * block only (every tile of a block of rows reads the same d). The columns go SUM_COLS at a time
+ * over all the rows, so that their sums stay in registers: each sum still adds the rows in
+ * their order, the same bits as a row-by-row loop. */
 MULTIVERSION static void FN(outer_tile)(Py_ssize_t r0, Py_ssize_t r1, Py_ssize_t c0,
                                         Py_ssize_t c1, const T *D, Py_ssize_t sd,
                                         const T *restrict w, T *O, Py_ssize_t so,
                                         double *restrict acc, double *restrict acc_w,
                                         double *restrict acc_c) {
-    double sum_c = 0.0;
-    for (Py_ssize_t i = r0; i < r1; i++) {
+    if (acc_c != NULL) {
+        double sum_c = 0.0;
+        for (Py_ssize_t i = r0; i < r1; i++) sum_c += D[i * sd];
+        *acc_c = sum_c;
+    }
+    Py_ssize_t j0 = c0;
+    for (; j0 + SUM_COLS <= c1; j0 += SUM_COLS) {
+        double a[SUM_COLS], a_w[SUM_COLS];
+        T wj[SUM_COLS];
+        for (int k = 0; k < SUM_COLS; k++) {
+            a[k] = acc[j0 + k];
+            a_w[k] = acc_w[j0 + k];
+            wj[k] = w[j0 + k];
+        }
+        for (Py_ssize_t i = r0; i < r1; i++) {
+            T di = D[i * sd];
+            T *restrict o = O + i * so + j0;
+            _Pragma("omp simd")
+            for (int k = 0; k < SUM_COLS; k++) {
+                T ok = o[k];
+                a_w[k] += ok * di;
+                T v = (di * wj[k]) * (ok > 0 ? (T)1 : (T)0);
+                o[k] = v;
+                a[k] += v;
+            }
+        }
+        for (int k = 0; k < SUM_COLS; k++) {
+            acc[j0 + k] = a[k];
+            acc_w[j0 + k] = a_w[k];
+        }
+    }
+    for (Py_ssize_t i = r0; i < r1 && j0 < c1; i++) { /* the last columns, fewer than SUM_COLS */
         T di = D[i * sd];
         T *restrict o = O + i * so;
-        sum_c += di;
-        for (Py_ssize_t j = c0; j < c1; j++) {
+        for (Py_ssize_t j = j0; j < c1; j++) {
             T oj = o[j];
             acc_w[j] += oj * di;
             T v = (di * w[j]) * (oj > 0 ? (T)1 : (T)0);
@@ -235,7 +266,6 @@ MULTIVERSION static void FN(outer_tile)(Py_ssize_t r0, Py_ssize_t r1, Py_ssize_t
             acc[j] += v;
         }
     }
-    if (acc_c != NULL) *acc_c = sum_c;
 }
 
 /* part: n_blocks(n, ROWS) x (2 cols + 1) zeroed doubles: per block of rows, the partial sums
