@@ -143,6 +143,9 @@ def test_the_reductions_agree_with_numpy(rng):
         np.testing.assert_allclose(db, out.astype(np.float64).sum(axis=0), rtol=1e-6, atol=1e-5)
 
 
+BLOCK_ROWS = 256  # the blocks of rows of a column sum, as both builds document them (ROWS)
+
+
 def _in_order(parts):
     """float64 sums of the rows of ``parts`` (float32 or float64 terms), row after row in
     order: np.cumsum adds sequentially (np.sum pairs the terms, another order)."""
@@ -165,8 +168,6 @@ def test_the_fused_head_backward_sums_each_block_of_rows_in_order(build, dtype, 
     order inside a block: 70 columns (two groups of 32 and a remainder), 1,003 rows (a last
     block of 235)."""
     k = _build(build)
-    from gdlab.kernels.numba_loops import ROWS
-
     rows, cols = 1_003, 70
     d = rng.normal(size=(rows, 1)).astype(dtype)
     w = rng.normal(size=cols).astype(dtype)
@@ -176,9 +177,9 @@ def test_the_fused_head_backward_sums_each_block_of_rows_in_order(build, dtype, 
         k.outer_relu_backward_bias_(d, w, out, db, dw, dc)
     grad = (d * w) * (h > 0).astype(dtype)
     np.testing.assert_array_equal(out, grad)
-    np.testing.assert_array_equal(db, _blocks_in_order(grad, ROWS))
-    np.testing.assert_array_equal(dw, _blocks_in_order(h * d, ROWS))
-    np.testing.assert_array_equal(dc, _blocks_in_order(d, ROWS))
+    np.testing.assert_array_equal(db, _blocks_in_order(grad, BLOCK_ROWS))
+    np.testing.assert_array_equal(dw, _blocks_in_order(h * d, BLOCK_ROWS))
+    np.testing.assert_array_equal(dc, _blocks_in_order(d, BLOCK_ROWS))
 
 
 @pytest.mark.parametrize("build", BUILDS)
